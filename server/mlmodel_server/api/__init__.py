@@ -1,0 +1,1 @@
+"""HTTP endpoint modules (FastAPI routers), one per protocol."""

@@ -1,0 +1,56 @@
+"""The one place where errors become HTTP responses.
+
+Each protocol keeps its own error shape: `{"error": ...}` for the Open
+Inference Protocol and our own endpoints, `{"error_code", "message"}` for the
+MLflow scoring routes.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
+
+from ..errors import ServingError
+
+MLFLOW_PATHS = ("/invocations", "/ping", "/health", "/version")
+MLFLOW_CODES = {
+    400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST",
+    415: "BAD_REQUEST", 422: "BAD_REQUEST", 503: "TEMPORARILY_UNAVAILABLE",
+}
+
+
+def error_response(request: Request, status: int, message: str, mlflow_code: str | None = None) -> ORJSONResponse:
+    if request.url.path in MLFLOW_PATHS:
+        code = mlflow_code or MLFLOW_CODES.get(status, "INTERNAL_ERROR")
+        return ORJSONResponse({"error_code": code, "message": message}, status_code=status)
+    return ORJSONResponse({"error": message}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into a protocol-shaped body."""
+
+    @app.exception_handler(ServingError)
+    async def serving_error(request: Request, exc: ServingError) -> ORJSONResponse:
+        mlflow_code = "INVALID_PARAMETER_VALUE" if exc.status == 400 else None
+        return error_response(request, exc.status, exc.message, mlflow_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        return error_response(request, 422, _validation_message(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> ORJSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path[:200]}"
+        return error_response(request, exc.status_code, message)

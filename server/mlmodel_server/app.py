@@ -1,0 +1,41 @@
+"""Build the FastAPI application around a DataPlane."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from . import __version__
+from .api import errors, metrics, mlflow, mlmodel, ui, v2, vision
+from .api.limits import BodyLimitMiddleware
+from .dataplane import DataPlane
+from .vision.image import DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> FastAPI:
+    """The app: protocol routers over one dataplane, errors mapped in one place."""
+    settings = settings or HttpSettings()
+    app = FastAPI(title="mlmodel", version=__version__, description="TFLite CPU inference server")
+    app.state.dataplane = dataplane
+    registry = metrics.Metrics()
+    for model in dataplane.models.values():
+        if model.ready:
+            model.observe_inference(registry.inference.labels(model.name).observe)
+    app.include_router(v2.router(dataplane, settings.max_body_bytes))
+    app.include_router(mlmodel.router(dataplane))
+    app.include_router(vision.router(dataplane, settings.max_image_pixels))
+    app.include_router(mlflow.router(dataplane))
+    app.include_router(metrics.router(registry, dataplane))
+    app.include_router(ui.router())
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(metrics.MetricsMiddleware, metrics=registry)
+    app.router.add_event_handler("shutdown", dataplane.close)
+    return app

@@ -1,0 +1,127 @@
+"""Model package directories: an MLflow-style `MLmodel` manifest with a `tflite` flavor.
+
+The format (docs/package-format.md) is what ModelPackage versions hold, so the
+server, the fetcher and the operator read one definition of it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ModelLoadError
+from .runtime.tensors import TensorSpec
+
+MANIFEST = "MLmodel"
+
+
+@dataclass(frozen=True)
+class SignatureTensor:
+    name: str | None
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Package:
+    root: Path
+    model_path: Path
+    label_path: Path | None = None
+    num_threads: int = 1
+    version: str = ""
+    time_created: str = ""
+    description: str = ""
+    inputs: list[SignatureTensor] = field(default_factory=list)
+    outputs: list[SignatureTensor] = field(default_factory=list)
+    input_example: Path | None = None
+
+
+def read_package(root: Path) -> Package:
+    """Parse DIR/MLmodel; ModelLoadError names the missing or wrong field."""
+    doc = _manifest(root)
+    flavor = (doc.get("flavors") or {}).get("tflite")
+    if not isinstance(flavor, dict) or not flavor.get("model_path"):
+        raise ModelLoadError(f"{root / MANIFEST}: needs flavors.tflite.model_path")
+    threads = flavor.get("num_threads", 1)
+    if not isinstance(threads, int) or threads < 1:
+        raise ModelLoadError(f"{root / MANIFEST}: flavors.tflite.num_threads must be an integer >= 1")
+    signature = doc.get("signature") or {}
+    return Package(
+        root=root,
+        model_path=_inside(root, flavor["model_path"], "flavors.tflite.model_path"),
+        label_path=_inside(root, flavor["label_path"], "flavors.tflite.label_path")
+        if flavor.get("label_path") else None,
+        num_threads=threads,
+        version=str(doc.get("version", "") or ""),
+        time_created=str(doc.get("time_created", doc.get("utc_time_created", "")) or ""),
+        description=str(doc.get("description", "") or ""),
+        inputs=_signature(signature.get("inputs"), root, "signature.inputs"),
+        outputs=_signature(signature.get("outputs"), root, "signature.outputs"),
+        input_example=_example(root, doc),
+    )
+
+
+def _manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read package manifest {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ModelLoadError(f"package manifest {path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ModelLoadError(f"package manifest {path} must be a YAML mapping")
+    return doc
+
+
+def _inside(root: Path, relative: str, field_name: str) -> Path:
+    """Resolve a manifest path, refusing anything that escapes the package."""
+    path = (root / str(relative)).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ModelLoadError(f"{root / MANIFEST}: {field_name} '{relative}' points outside the package")
+    return path
+
+
+def _signature(raw: Any, root: Path, field_name: str) -> list[SignatureTensor]:
+    """MLflow keeps each side of the signature as a JSON string of tensor specs."""
+    if raw is None:
+        return []
+    try:
+        specs = json.loads(raw) if isinstance(raw, str) else raw
+        return [
+            SignatureTensor(s.get("name"), s["tensor-spec"]["dtype"], tuple(s["tensor-spec"]["shape"]))
+            for s in specs
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelLoadError(f"{root / MANIFEST}: {field_name} is not a list of tensor specs ({exc})") from exc
+
+
+def _example(root: Path, doc: dict[str, Any]) -> Path | None:
+    info = doc.get("saved_input_example_info") or {}
+    relative = doc.get("input_example") or (info.get("artifact_path") if isinstance(info, dict) else None)
+    return _inside(root, relative, "input_example") if relative else None
+
+
+def check_signature(package: Package, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
+    """A manifest whose signature disagrees with the model is refused at load."""
+    for side, declared, actual in (("inputs", package.inputs, inputs), ("outputs", package.outputs, outputs)):
+        if declared and len(declared) != len(actual):
+            raise ModelLoadError(
+                f"signature.{side} lists {len(declared)} tensors but the model has {len(actual)}"
+            )
+        for want, spec in zip(declared, actual, strict=False):
+            if want.dtype != spec.dtype.name or not _shapes_agree(want.shape, spec.shape_signature):
+                raise ModelLoadError(
+                    f"signature.{side} tensor {want.name or spec.name!r} is {want.dtype}{list(want.shape)}"
+                    f" but the model's is {spec.dtype.name}{list(spec.shape_signature)}"
+                )
+
+
+def _shapes_agree(declared: tuple[int, ...], actual: tuple[int, ...]) -> bool:
+    return len(declared) == len(actual) and all(
+        d < 0 or a < 0 or d == a for d, a in zip(declared, actual, strict=True)
+    )

@@ -1,0 +1,1 @@
+"""The model runtime: LiteRT interpreters, tensor specs, TFLite metadata."""

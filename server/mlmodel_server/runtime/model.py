@@ -1,0 +1,213 @@
+"""TFLiteModel: one loaded .tflite model with its signature, labels and interpreter pool.
+
+The model is the lowest layer of the server (KServe's Model): it knows how to
+`load` and `predict`, validates inputs against its own signature before any
+interpreter sees them, and knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInput, ModelLoadError
+from .interpreter import interpreter_class, new_interpreter
+from .metadata import ModelMetadata, parse_labels, read_metadata
+from .pool import InterpreterPool
+from .roles import model_kind
+from .tensors import TensorSpec, spec_from_detail
+
+TFLITE_IDENTIFIER = b"TFL3"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What `mlmodel serve` was asked to serve (the seeds' tflite_cpu attributes)."""
+
+    model_path: Path
+    label_path: Path | None = None
+    num_threads: int = 1
+    name: str = "model"
+    version: str = "1"
+    pool_size: int = 0  # 0: one interpreter per core / num_threads
+    description: str = ""
+
+
+def default_pool_size(num_threads: int) -> int:
+    """Enough single interpreters to fill the cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, num_threads))
+
+
+class TFLiteModel:
+    """A served model. Build it with `load()`; then `predict()` is safe to call concurrently."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.version = config.version
+        self.inputs: list[TensorSpec] = []
+        self.outputs: list[TensorSpec] = []
+        self.metadata: ModelMetadata | None = None
+        self.labels: list[str] = []
+        self.kind = "other"
+        self.ready = False
+        self._pool: InterpreterPool | None = None
+
+    # -- loading -----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read, check and warm up the model; raise ModelLoadError naming the problem."""
+        content = _read_model_bytes(self.config.model_path)
+        probe = _probe_interpreter(content, self.config)
+        self.metadata = read_metadata(content)
+        self.labels = _load_labels(self.config.label_path, self.metadata)
+        self.inputs = self._describe(probe.get_input_details(), "inputs")
+        self.outputs = self._describe(probe.get_output_details(), "outputs")
+        size = self.config.pool_size or default_pool_size(self.config.num_threads)
+        self._pool = InterpreterPool(content, self.config.num_threads, size)
+        self._pool.warm_up(self._zero_inputs(), [t.index for t in self.outputs])
+        self.outputs = self._with_output_shapes(probe)
+        self.kind = model_kind(self.inputs, self.outputs)
+        self.ready = True
+
+    def _describe(self, details: list[dict[str, Any]], side: str) -> list[TensorSpec]:
+        """Tensor specs enriched with metadata descriptions and labels."""
+        metas = getattr(self.metadata, side, []) if self.metadata else []
+        specs = []
+        for position, detail in enumerate(details):
+            spec = spec_from_detail(detail)
+            meta = metas[position] if position < len(metas) else None
+            if meta is not None:
+                spec = dataclasses.replace(
+                    spec, description=meta.description, labels=tuple(meta.labels),
+                    associated_files=tuple(meta.associated_files),
+                    extra=_normalization_extra(meta.mean, meta.std, meta.box_order),
+                )
+            specs.append(spec)
+        return specs
+
+    def _with_output_shapes(self, probe: Any) -> list[TensorSpec]:
+        """Output shapes known only after one run (as Viam's configure-time inference)."""
+        probe.allocate_tensors()
+        for index, array in self._zero_inputs():
+            probe.set_tensor(index, array)
+        probe.invoke()
+        shapes = {d["index"]: tuple(int(x) for x in d["shape"]) for d in probe.get_output_details()}
+        return [dataclasses.replace(s, shape=shapes.get(s.index, s.shape)) for s in self.outputs]
+
+    def _zero_inputs(self) -> list[tuple[int, np.ndarray]]:
+        return [(t.index, np.zeros(t.shape, dtype=t.dtype)) for t in self.inputs]
+
+    # -- serving -----------------------------------------------------------------
+
+    def input_spec(self, name: str) -> TensorSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        known = ", ".join(t.name for t in self.inputs)
+        raise InvalidInput(f"unknown input tensor '{name}'; model '{self.name}' has: {known}")
+
+    def output_spec(self, name: str) -> TensorSpec:
+        for spec in self.outputs:
+            if spec.name == name:
+                return spec
+        known = ", ".join(t.name for t in self.outputs)
+        raise InvalidInput(f"unknown output tensor '{name}'; model '{self.name}' has: {known}")
+
+    def validate(self, inputs: Mapping[str, np.ndarray]) -> list[tuple[int, np.ndarray]]:
+        """Check names, dtypes and shapes against the signature; return (index, array)."""
+        missing = [t.name for t in self.inputs if t.name not in inputs]
+        if missing:
+            raise InvalidInput(f"missing input tensor(s): {', '.join(missing)}")
+        checked = []
+        for name, array in inputs.items():
+            spec = self.input_spec(name)
+            if array.dtype != spec.dtype:
+                raise InvalidInput(
+                    f"input '{name}': datatype {array.dtype} does not match the model's {spec.dtype}"
+                )
+            if not spec.accepts_shape(tuple(array.shape)):
+                raise InvalidInput(
+                    f"input '{name}': shape {list(array.shape)} does not match the model's "
+                    f"{list(spec.shape_signature)}"
+                )
+            checked.append((spec.index, np.ascontiguousarray(array)))
+        return checked
+
+    async def predict(
+        self, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Validate, run on a pooled interpreter, return the requested outputs by name."""
+        assert self._pool is not None, "predict() before load()"
+        checked = self.validate(inputs)
+        specs = [self.output_spec(n) for n in output_names] if output_names else self.outputs
+        arrays = await self._pool.run(checked, [s.index for s in specs])
+        return {spec.name: array for spec, array in zip(specs, arrays, strict=True)}
+
+    @property
+    def pool_size(self) -> int:
+        return self._pool.size if self._pool else 0
+
+    def observe_inference(self, callback: Callable[[float], None]) -> None:
+        """Report each invoke's duration (seconds) to `callback`, e.g. a histogram."""
+        assert self._pool is not None, "observe_inference() before load()"
+        self._pool.on_invoke = callback
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        self.ready = False
+
+    @property
+    def runtime(self) -> str:
+        return interpreter_class()[0]
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    if path.suffix.lower() != ".tflite":
+        raise ModelLoadError(f"model file {path} is not a .tflite file")
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    if content[4:8] != TFLITE_IDENTIFIER:
+        raise ModelLoadError(f"model file {path} is not a TFLite flatbuffer (no TFL3 identifier)")
+    return content
+
+
+def _probe_interpreter(content: bytes, config: ModelConfig) -> Any:
+    """One interpreter used only for introspection; errors say the model is corrupt."""
+    try:
+        return new_interpreter(content, config.num_threads)
+    except (ValueError, RuntimeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"model file {config.model_path} cannot be loaded: {first_line}") from exc
+
+
+def _load_labels(path: Path | None, metadata: ModelMetadata | None) -> list[str]:
+    """A labels file wins over labels embedded in the model's metadata."""
+    if path is not None:
+        try:
+            return parse_labels(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"cannot read labels file {path}: {exc}") from exc
+    for tensor in metadata.outputs if metadata else []:
+        if tensor.labels:
+            return list(tensor.labels)
+    return []
+
+
+def _normalization_extra(mean: list[float], std: list[float], box: list[int]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if mean and std:
+        extra["normalization"] = {"mean": mean, "std": std}
+    if box:
+        extra["box_order"] = box
+    return extra

@@ -1,0 +1,88 @@
+"""A pool of interpreters, one per worker thread, so requests run in parallel.
+
+Why: a TFLite interpreter is not thread-safe, and one interpreter behind a lock
+(what Viam's tflite_cpu does) serialises every request. Each worker thread of
+our executor owns its own interpreter, so no lock is needed, and the invoke
+runs off the event loop (LiteRT releases the GIL while it computes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .interpreter import new_interpreter
+
+Arrays = Sequence[tuple[int, np.ndarray]]
+
+
+class InterpreterPool:
+    """`size` worker threads, each lazily building its own interpreter."""
+
+    def __init__(self, model_content: bytes, num_threads: int, size: int) -> None:
+        self.size = size
+        self._content = model_content
+        self._num_threads = num_threads
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tflite")
+        # Called with each invoke's duration in seconds (the metrics hook).
+        self.on_invoke: Callable[[float], None] | None = None
+
+    def _interpreter(self) -> Any:
+        interp = getattr(self._local, "interpreter", None)
+        if interp is None:
+            interp = new_interpreter(self._content, self._num_threads)
+            self._local.interpreter = interp
+            self._local.shapes = {d["index"]: tuple(d["shape"]) for d in interp.get_input_details()}
+        return interp
+
+    def invoke(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
+        """Run one inference on this thread's interpreter (call from a worker thread)."""
+        interp = self._interpreter()
+        self._fit_shapes(interp, inputs)
+        for index, array in inputs:
+            interp.set_tensor(index, array)
+        start = time.perf_counter()
+        interp.invoke()
+        if self.on_invoke is not None:
+            self.on_invoke(time.perf_counter() - start)
+        return [interp.get_tensor(index) for index in outputs]
+
+    def _fit_shapes(self, interp: Any, inputs: Arrays) -> None:
+        """Resize dynamic inputs when a request's shape differs from the last one."""
+        shapes: dict[int, tuple[int, ...]] = self._local.shapes
+        changed = [(i, a.shape) for i, a in inputs if shapes.get(i) != a.shape]
+        for index, shape in changed:
+            interp.resize_tensor_input(index, list(shape), strict=True)
+            shapes[index] = shape
+        if changed:
+            interp.allocate_tensors()
+
+    async def run(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
+        """Run one inference off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.invoke, inputs, outputs)
+
+    def warm_up(self, inputs: Arrays, outputs: Sequence[int]) -> None:
+        """Build every worker's interpreter now, so the first requests are not slow.
+
+        A barrier holds each warm-up task until all have started, which forces
+        the executor to spread them over `size` distinct threads.
+        """
+        barrier = threading.Barrier(self.size)
+
+        def task() -> None:
+            barrier.wait(timeout=60)
+            self.invoke(inputs, outputs)
+
+        for future in [self._executor.submit(task) for _ in range(self.size)]:
+            future.result()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

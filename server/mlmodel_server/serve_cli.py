@@ -1,0 +1,76 @@
+"""`mlmodel serve`: arguments, start-up checks and the uvicorn run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="serve a .tflite model over HTTP")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="path to a .tflite model")
+    source.add_argument("--package-dir", type=Path, help="a model package directory (MLmodel manifest)")
+    parser.add_argument("--labels", type=Path, help="labels file, one per line (overrides embedded labels)")
+    parser.add_argument("--num-threads", type=positive_int, default=None, help="threads per interpreter (default 1)")
+    parser.add_argument("--pool-size", type=positive_int, default=None,
+                        help="interpreters serving in parallel (default: cores / num-threads)")
+    parser.add_argument("--name", default=None, help="model name in URLs (default: file or package name)")
+    parser.add_argument("--model-version", default=None, help="version reported by the OIP (default 1)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=port_number, default=8080)
+    parser.add_argument("--vision-config", type=Path, help="JSON file of vision attributes")
+    parser.add_argument("--vision-name", default=None, help="name under /v1/vision/ (default: model name)")
+    parser.add_argument("--max-body-bytes", type=positive_int, default=64 * 1024 * 1024)
+    parser.add_argument("--max-image-pixels", type=positive_int, default=40_000_000)
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load everything, bind the port, then serve; user errors end in one line."""
+    from .errors import ModelLoadError
+    from .server import ServeError, build_dataplane, bind_socket, serve
+
+    try:
+        vision_attrs = _vision_attributes(args.vision_config)
+        dataplane = build_dataplane(args, vision_attrs)
+        sock = bind_socket(args.host, args.port)
+    except (ModelLoadError, ServeError, ValueError) as exc:
+        print(f"mlmodel serve: error: {exc}", file=sys.stderr)
+        return 1
+    serve(dataplane, sock, args)
+    return 0
+
+
+def _vision_attributes(path: Path | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        attrs = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read vision config {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"vision config {path} is not valid JSON: {exc}") from exc
+    if not isinstance(attrs, dict):
+        raise ValueError(f"vision config {path} must be a JSON object")
+    return attrs

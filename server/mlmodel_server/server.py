@@ -1,0 +1,105 @@
+"""Assemble the dataplane from command-line arguments and run uvicorn on it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Mapping
+
+import uvicorn
+
+from .app import HttpSettings, create_app
+from .dataplane import DataPlane
+from .errors import ModelLoadError
+from .package import Package, check_signature, read_package
+from .runtime.model import ModelConfig, TFLiteModel
+from .vision.config import VisionConfig
+from .vision.service import VisionService
+
+log = logging.getLogger("mlmodel.serve")
+
+
+class ServeError(Exception):
+    """The server cannot start (e.g. the port is taken)."""
+
+
+def model_config(args: argparse.Namespace) -> tuple[ModelConfig, Package | None]:
+    """ModelConfig from --model or --package-dir; flags override the manifest."""
+    package = read_package(args.package_dir) if args.package_dir else None
+    path = package.model_path if package else args.model
+    labels = args.labels or (package.label_path if package else None)
+    config = ModelConfig(
+        model_path=path,
+        label_path=labels,
+        num_threads=args.num_threads or (package.num_threads if package else 1),
+        name=args.name or (args.package_dir.resolve().name if package else path.stem),
+        version=args.model_version or (package.version if package and package.version else "1"),
+        pool_size=args.pool_size or 0,
+        description=package.description if package else "",
+    )
+    return config, package
+
+
+def build_dataplane(args: argparse.Namespace, vision_attrs: Mapping[str, object]) -> DataPlane:
+    config, package = model_config(args)
+    vision_config = VisionConfig.from_attributes(vision_attrs)
+    model = TFLiteModel(config)
+    model.load()
+    if package is not None:
+        check_signature(package, model.inputs, model.outputs)
+    _check_labels(model)
+    dataplane = DataPlane()
+    dataplane.add_model(model)
+    dataplane.add_vision(VisionService(args.vision_name or config.name, model, vision_config))
+    return dataplane
+
+
+def _check_labels(model: TFLiteModel) -> None:
+    """A classifier's labels must cover its classes, or every answer would be wrong."""
+    if model.kind != "classifier" or not model.labels:
+        return
+    classes = model.outputs[0].shape[-1]
+    if len(model.labels) != classes:
+        raise ModelLoadError(
+            f"labels file has {len(model.labels)} labels but model output '{model.outputs[0].name}' "
+            f"has {classes} classes"
+        )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a taken port is one clear error, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -> None:
+    app = create_app(dataplane, HttpSettings(args.max_body_bytes, args.max_image_pixels))
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=False, loop=_best("uvloop", "asyncio"),
+        http=_best("httptools", "h11"), timeout_graceful_shutdown=10,
+    )
+    host, port = sock.getsockname()[:2]
+    for model in dataplane.models.values():
+        print(f"mlmodel: serving '{model.name}' ({model.kind}, {model.runtime}, "
+              f"{model.pool_size} interpreter(s) x {model.config.num_threads} thread(s)) "
+              f"on http://{host}:{port}", file=sys.stderr, flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _best(preferred: str, fallback: str) -> str:
+    try:
+        __import__(preferred)
+        return preferred
+    except ImportError:
+        return fallback

@@ -1,0 +1,1 @@
+"""The vision service: image classification and detection on top of a model."""

@@ -54,7 +54,8 @@ def read_package(root: Path) -> Package:
         root=root,
         model_path=_inside(root, flavor["model_path"], "flavors.tflite.model_path"),
         label_path=_inside(root, flavor["label_path"], "flavors.tflite.label_path")
-        if flavor.get("label_path") else None,
+        if flavor.get("label_path")
+        else None,
         num_threads=threads,
         version=str(doc.get("version", "") or ""),
         time_created=str(doc.get("time_created", doc.get("utc_time_created", "")) or ""),
@@ -97,7 +98,9 @@ def _signature(raw: Any, root: Path, field_name: str) -> list[SignatureTensor]:
             for s in specs
         ]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelLoadError(f"{root / MANIFEST}: {field_name} is not a list of tensor specs ({exc})") from exc
+        raise ModelLoadError(
+            f"{root / MANIFEST}: {field_name} is not a list of tensor specs ({exc})"
+        ) from exc
 
 
 def _example(root: Path, doc: dict[str, Any]) -> Path | None:

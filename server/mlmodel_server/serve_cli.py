@@ -31,9 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--model", type=Path, help="path to a .tflite model")
     source.add_argument("--package-dir", type=Path, help="a model package directory (MLmodel manifest)")
     parser.add_argument("--labels", type=Path, help="labels file, one per line (overrides embedded labels)")
-    parser.add_argument("--num-threads", type=positive_int, default=None, help="threads per interpreter (default 1)")
-    parser.add_argument("--pool-size", type=positive_int, default=None,
-                        help="interpreters serving in parallel (default: cores / num-threads)")
+    parser.add_argument(
+        "--num-threads", type=positive_int, default=None, help="threads per interpreter (default 1)"
+    )
+    parser.add_argument(
+        "--pool-size",
+        type=positive_int,
+        default=None,
+        help="interpreters serving in parallel (default: cores / num-threads)",
+    )
     parser.add_argument("--name", default=None, help="model name in URLs (default: file or package name)")
     parser.add_argument("--model-version", default=None, help="version reported by the OIP (default 1)")
     parser.add_argument("--host", default="127.0.0.1")
@@ -49,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load everything, bind the port, then serve; user errors end in one line."""
     from .errors import ModelLoadError
-    from .server import ServeError, build_dataplane, bind_socket, serve
+    from .server import ServeError, bind_socket, build_dataplane, serve
 
     try:
         vision_attrs = _vision_attributes(args.vision_config)

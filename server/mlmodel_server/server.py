@@ -44,15 +44,29 @@ def model_config(args: argparse.Namespace) -> tuple[ModelConfig, Package | None]
 
 def build_dataplane(args: argparse.Namespace, vision_attrs: Mapping[str, object]) -> DataPlane:
     config, package = model_config(args)
-    vision_config = VisionConfig.from_attributes(vision_attrs)
+    vision = VisionConfig.from_attributes(vision_attrs)
+    return assemble(config, vision, args.vision_name, package)
+
+
+def assemble(
+    config: ModelConfig,
+    vision: VisionConfig | None = None,
+    vision_name: str | None = None,
+    package: Package | None = None,
+) -> DataPlane:
+    """Load the model, check it against its package and labels, wire the vision service."""
     model = TFLiteModel(config)
     model.load()
-    if package is not None:
-        check_signature(package, model.inputs, model.outputs)
-    _check_labels(model)
+    try:
+        if package is not None:
+            check_signature(package, model.inputs, model.outputs)
+        _check_labels(model)
+    except ModelLoadError:
+        model.close()
+        raise
     dataplane = DataPlane()
     dataplane.add_model(model)
-    dataplane.add_vision(VisionService(args.vision_name or config.name, model, vision_config))
+    dataplane.add_vision(VisionService(vision_name or config.name, model, vision or VisionConfig()))
     return dataplane
 
 
@@ -86,14 +100,22 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -> None:
     app = create_app(dataplane, HttpSettings(args.max_body_bytes, args.max_image_pixels))
     config = uvicorn.Config(
-        app, log_level=args.log_level, access_log=False, loop=_best("uvloop", "asyncio"),
-        http=_best("httptools", "h11"), timeout_graceful_shutdown=10,
+        app,
+        log_level=args.log_level,
+        access_log=False,
+        loop=_best("uvloop", "asyncio"),
+        http=_best("httptools", "h11"),
+        timeout_graceful_shutdown=10,
     )
     host, port = sock.getsockname()[:2]
     for model in dataplane.models.values():
-        print(f"mlmodel: serving '{model.name}' ({model.kind}, {model.runtime}, "
-              f"{model.pool_size} interpreter(s) x {model.config.num_threads} thread(s)) "
-              f"on http://{host}:{port}", file=sys.stderr, flush=True)
+        print(
+            f"mlmodel: serving '{model.name}' ({model.kind}, {model.runtime}, "
+            f"{model.pool_size} interpreter(s) x {model.config.num_threads} thread(s)) "
+            f"on http://{host}:{port}",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -9,23 +9,27 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import ServingError
+from .responses import JSON
 
 MLFLOW_PATHS = ("/invocations", "/ping", "/health", "/version")
 MLFLOW_CODES = {
-    400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 413: "BAD_REQUEST",
-    415: "BAD_REQUEST", 422: "BAD_REQUEST", 503: "TEMPORARILY_UNAVAILABLE",
+    400: "BAD_REQUEST",
+    404: "RESOURCE_DOES_NOT_EXIST",
+    413: "BAD_REQUEST",
+    415: "BAD_REQUEST",
+    422: "BAD_REQUEST",
+    503: "TEMPORARILY_UNAVAILABLE",
 }
 
 
-def error_response(request: Request, status: int, message: str, mlflow_code: str | None = None) -> ORJSONResponse:
+def error_response(request: Request, status: int, message: str, mlflow_code: str | None = None) -> JSON:
     if request.url.path in MLFLOW_PATHS:
         code = mlflow_code or MLFLOW_CODES.get(status, "INTERNAL_ERROR")
-        return ORJSONResponse({"error_code": code, "message": message}, status_code=status)
-    return ORJSONResponse({"error": message}, status_code=status)
+        return JSON({"error_code": code, "message": message}, status_code=status)
+    return JSON({"error": message}, status_code=status)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -40,16 +44,16 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into a protocol-shaped body."""
 
     @app.exception_handler(ServingError)
-    async def serving_error(request: Request, exc: ServingError) -> ORJSONResponse:
+    async def serving_error(request: Request, exc: ServingError) -> JSON:
         mlflow_code = "INVALID_PARAMETER_VALUE" if exc.status == 400 else None
         return error_response(request, exc.status, exc.message, mlflow_code)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
         return error_response(request, 422, _validation_message(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> ORJSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSON:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path[:200]}"

@@ -43,7 +43,9 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         message = f"request body exceeds the limit of {self.max_bytes} bytes"
         mlflow = scope.get("path") == "/invocations"
-        body = orjson.dumps({"error_code": "BAD_REQUEST", "message": message} if mlflow else {"error": message})
+        body = orjson.dumps(
+            {"error_code": "BAD_REQUEST", "message": message} if mlflow else {"error": message}
+        )
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})

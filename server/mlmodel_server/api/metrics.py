@@ -11,7 +11,14 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..dataplane import DataPlane
@@ -25,21 +32,31 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "mlmodel_requests", "HTTP requests by route, method and status.",
-            ["route", "method", "status"], registry=self.registry,
+            "mlmodel_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "mlmodel_request_duration_seconds", "HTTP request latency by route.",
-            ["route", "method"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "mlmodel_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.inference = Histogram(
-            "mlmodel_inference_duration_seconds", "Interpreter invoke time by model.",
-            ["model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "mlmodel_inference_duration_seconds",
+            "Interpreter invoke time by model.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.in_flight = Gauge("mlmodel_requests_in_flight", "Requests being served.", registry=self.registry)
         self.model_info = Gauge(
-            "mlmodel_model_info", "Served models (value 1 when ready).",
-            ["model", "version", "runtime", "kind", "num_threads", "pool_size"], registry=self.registry,
+            "mlmodel_model_info",
+            "Served models (value 1 when ready).",
+            ["model", "version", "runtime", "kind", "num_threads", "pool_size"],
+            registry=self.registry,
         )
 
 
@@ -79,8 +96,12 @@ def router(metrics: Metrics, dataplane: DataPlane) -> APIRouter:
     async def scrape(_: Request) -> Response:
         for model in dataplane.models.values():
             metrics.model_info.labels(
-                model.name, model.version, model.runtime, model.kind,
-                str(model.config.num_threads), str(model.pool_size),
+                model.name,
+                model.version,
+                model.runtime,
+                model.kind,
+                str(model.config.num_threads),
+                str(model.pool_size),
             ).set(1 if model.ready else 0)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

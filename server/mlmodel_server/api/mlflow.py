@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from .. import __version__
 from ..dataplane import DataPlane
 from ..errors import InvalidInput, UnsupportedMediaType
 from ..runtime.model import TFLiteModel
+from .responses import JSON
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -78,7 +79,7 @@ def router(dataplane: DataPlane) -> APIRouter:
         return PlainTextResponse(__version__)
 
     @api.post("/invocations")
-    async def invocations(request: Request) -> ORJSONResponse:
+    async def invocations(request: Request) -> JSON:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
             raise UnsupportedMediaType(
@@ -88,6 +89,6 @@ def router(dataplane: DataPlane) -> APIRouter:
         outputs = await model.predict(_named_inputs(model, _parse(await request.body())))
         arrays = list(outputs.values())
         predictions = arrays[0] if len(arrays) == 1 else outputs
-        return ORJSONResponse({"predictions": predictions})
+        return JSON({"predictions": predictions})
 
     return api

@@ -18,8 +18,11 @@ def tensor_info(spec: TensorSpec, labels: list[str]) -> dict[str, Any]:
     if spec.quantization is not None:
         extra["quantization"] = {"scale": spec.quantization.scale, "zero_point": spec.quantization.zero_point}
     return {
-        "name": spec.name, "description": spec.description, "data_type": spec.dtype.name,
-        "shape": list(spec.shape_signature), "associated_files": list(spec.associated_files),
+        "name": spec.name,
+        "description": spec.description,
+        "data_type": spec.dtype.name,
+        "shape": list(spec.shape_signature),
+        "associated_files": list(spec.associated_files),
         "extra": extra,
     }
 
@@ -47,10 +50,14 @@ def router(dataplane: DataPlane) -> APIRouter:
     async def models() -> dict[str, Any]:
         """Every served model and vision service, for the test page and for humans."""
         return {
-            "models": [{"name": m.name, "version": m.version, "type": m.kind, "ready": m.ready}
-                       for m in dataplane.models.values()],
-            "vision": [{"name": v.name, "model": v.model.name, **v.properties.__dict__}
-                       for v in dataplane.vision.values()],
+            "models": [
+                {"name": m.name, "version": m.version, "type": m.kind, "ready": m.ready}
+                for m in dataplane.models.values()
+            ],
+            "vision": [
+                {"name": v.name, "model": v.model.name, **v.properties.__dict__}
+                for v in dataplane.vision.values()
+            ],
         }
 
     return api

@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 
 from ..codecs.datatypes import oip_datatype
 from ..codecs.oip import HEADER_LENGTH, InferRequest, encode_response, parse_request
@@ -13,6 +13,7 @@ from ..dataplane import DataPlane
 from ..errors import InvalidInput, PayloadTooLarge
 from ..runtime.model import TFLiteModel
 from ..runtime.tensors import TensorSpec
+from .responses import JSON
 
 PLATFORM = "tensorflow_lite"
 TRITON_TYPES = {"FP32": "TYPE_FP32", "FP16": "TYPE_FP16", "FP64": "TYPE_FP64", "BYTES": "TYPE_STRING"}
@@ -24,7 +25,9 @@ def tensor_metadata(spec: TensorSpec) -> dict[str, object]:
 
 def model_metadata(model: TFLiteModel) -> dict[str, object]:
     return {
-        "name": model.name, "versions": [model.version], "platform": PLATFORM,
+        "name": model.name,
+        "versions": [model.version],
+        "platform": PLATFORM,
         "inputs": [tensor_metadata(t) for t in model.inputs],
         "outputs": [tensor_metadata(t) for t in model.outputs],
     }
@@ -32,8 +35,11 @@ def model_metadata(model: TFLiteModel) -> dict[str, object]:
 
 def _triton_tensor(spec: TensorSpec) -> dict[str, object]:
     datatype = oip_datatype(spec.dtype)
-    return {"name": spec.name, "data_type": TRITON_TYPES.get(datatype, f"TYPE_{datatype}"),
-            "dims": list(spec.shape_signature)}
+    return {
+        "name": spec.name,
+        "data_type": TRITON_TYPES.get(datatype, f"TYPE_{datatype}"),
+        "dims": list(spec.shape_signature),
+    }
 
 
 async def _body(request: Request, max_bytes: int) -> bytes:
@@ -70,8 +76,8 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
         return {"live": True}
 
     @api.get("/v2/health/ready")
-    async def ready() -> ORJSONResponse:
-        return ORJSONResponse({"ready": dataplane.ready}, status_code=200 if dataplane.ready else 503)
+    async def ready() -> JSON:
+        return JSON({"ready": dataplane.ready}, status_code=200 if dataplane.ready else 503)
 
     @api.get("/v2")
     async def server_metadata() -> dict[str, object]:
@@ -86,15 +92,19 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
     @api.get("/v2/models/{name}/versions/{version}/config")
     async def config(name: str, version: str | None = None) -> dict[str, object]:
         model = dataplane.model(name, version, need_ready=False)
-        return {"name": model.name, "platform": PLATFORM, "max_batch_size": 0,
-                "input": [_triton_tensor(t) for t in model.inputs],
-                "output": [_triton_tensor(t) for t in model.outputs]}
+        return {
+            "name": model.name,
+            "platform": PLATFORM,
+            "max_batch_size": 0,
+            "input": [_triton_tensor(t) for t in model.inputs],
+            "output": [_triton_tensor(t) for t in model.outputs],
+        }
 
     @api.get("/v2/models/{name}/ready")
     @api.get("/v2/models/{name}/versions/{version}/ready")
-    async def model_ready(name: str, version: str | None = None) -> ORJSONResponse:
+    async def model_ready(name: str, version: str | None = None) -> JSON:
         model = dataplane.model(name, version, need_ready=False)
-        return ORJSONResponse({"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503)
+        return JSON({"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503)
 
     @api.post("/v2/models/{name}/infer")
     @api.post("/v2/models/{name}/versions/{version}/infer")
@@ -107,7 +117,10 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
         content, header_length = encode_response(model.name, model.version, parsed, outputs)
         if header_length is None:
             return Response(content, media_type="application/json")
-        return Response(content, media_type="application/octet-stream",
-                        headers={"Inference-Header-Content-Length": str(header_length)})
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(header_length)},
+        )
 
     return api

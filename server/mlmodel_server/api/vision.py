@@ -37,11 +37,16 @@ async def _multipart_image(request: Request) -> tuple[bytes, str]:
 
 def detection_json(d: Detection, width: int, height: int) -> dict[str, Any]:
     return {
-        "x_min": round(d.x_min * width), "y_min": round(d.y_min * height),
-        "x_max": round(d.x_max * width), "y_max": round(d.y_max * height),
-        "x_min_normalized": d.x_min, "y_min_normalized": d.y_min,
-        "x_max_normalized": d.x_max, "y_max_normalized": d.y_max,
-        "confidence": d.confidence, "class_name": d.class_name,
+        "x_min": round(d.x_min * width),
+        "y_min": round(d.y_min * height),
+        "x_max": round(d.x_max * width),
+        "y_max": round(d.y_max * height),
+        "x_min_normalized": d.x_min,
+        "y_min_normalized": d.y_min,
+        "x_max_normalized": d.x_max,
+        "y_max_normalized": d.y_max,
+        "confidence": d.confidence,
+        "class_name": d.class_name,
     }
 
 
@@ -49,8 +54,9 @@ def modelarts_json(found: list[Detection], width: int, height: int) -> dict[str,
     """ModelArts' shape: boxes as [y_min, x_min, y_max, x_max] in pixels."""
     return {
         "detection_classes": [d.class_name for d in found],
-        "detection_boxes": [[d.y_min * height, d.x_min * width, d.y_max * height, d.x_max * width]
-                            for d in found],
+        "detection_boxes": [
+            [d.y_min * height, d.x_min * width, d.y_max * height, d.x_max * width] for d in found
+        ],
         "detection_scores": [d.confidence for d in found],
     }
 

@@ -96,9 +96,7 @@ def _parameters(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     return params
 
 
-def _decode_input(
-    spec: Any, position: int, payload: bytes, offset: int
-) -> tuple[str, str, np.ndarray, int]:
+def _decode_input(spec: Any, position: int, payload: bytes, offset: int) -> tuple[str, str, np.ndarray, int]:
     """One input tensor → (name, datatype, array, binary bytes consumed)."""
     if not isinstance(spec, dict):
         raise InvalidInput(f"inputs[{position}] must be an object")
@@ -182,7 +180,11 @@ def _typed_array(data: Any, dtype: np.dtype[Any]) -> np.ndarray:
     loose = np.asarray(data)
     if loose.dtype.kind not in "biuf" or (loose.dtype.kind == "f" and dtype.kind in "biu"):
         raise ValueError(f"expected {'integers' if dtype.kind in 'iu' else 'numbers'}, got {loose.dtype}")
-    if dtype.kind in "iu" and loose.size and (loose.min() < np.iinfo(dtype).min or loose.max() > np.iinfo(dtype).max):
+    if (
+        dtype.kind in "iu"
+        and loose.size
+        and (loose.min() < np.iinfo(dtype).min or loose.max() > np.iinfo(dtype).max)
+    ):
         raise ValueError("a value is out of range")
     return loose.astype(dtype, copy=False).ravel()
 

@@ -29,9 +29,7 @@ def interpreter_class() -> tuple[str, Any]:
 
         return "tflite_runtime", Interpreter
     except ImportError as exc:
-        raise RuntimeUnavailable(
-            "no TFLite runtime: install ai-edge-litert (or tflite-runtime)"
-        ) from exc
+        raise RuntimeUnavailable("no TFLite runtime: install ai-edge-litert (or tflite-runtime)") from exc
 
 
 def new_interpreter(model_content: bytes, num_threads: int) -> Any:

@@ -23,8 +23,13 @@ _NORMALIZATION_OPTIONS = 1  # ProcessUnitOptions union member
 _BOUNDING_BOX_PROPERTIES = 3  # ContentProperties union member
 _LABEL_FILE_TYPES = {2, 3}  # TENSOR_AXIS_LABELS, TENSOR_VALUE_LABELS
 _FILE_TYPE_NAMES = {
-    0: "UNKNOWN", 1: "DESCRIPTIONS", 2: "TENSOR_AXIS_LABELS", 3: "TENSOR_VALUE_LABELS",
-    4: "TENSOR_AXIS_SCORE_CALIBRATION", 5: "VOCABULARY", 6: "SCANN_INDEX_FILE",
+    0: "UNKNOWN",
+    1: "DESCRIPTIONS",
+    2: "TENSOR_AXIS_LABELS",
+    3: "TENSOR_VALUE_LABELS",
+    4: "TENSOR_AXIS_SCORE_CALIBRATION",
+    5: "VOCABULARY",
+    6: "SCANN_INDEX_FILE",
 }
 
 
@@ -80,7 +85,9 @@ def _associated_files(model: bytes) -> dict[str, bytes]:
 def _parse_model_metadata(raw: bytes, files: dict[str, bytes]) -> ModelMetadata:
     root = FbTable.root(raw)
     meta = ModelMetadata(
-        name=root.string(0), description=root.string(1), version=root.string(2),
+        name=root.string(0),
+        description=root.string(1),
+        version=root.string(2),
         author=root.string(4),
     )
     subgraphs = root.tables(3)
@@ -109,8 +116,7 @@ def _parse_tensor(table: FbTable, files: dict[str, bytes]) -> TensorMetadata:
 def _attach_file(tensor: TensorMetadata, assoc: FbTable, files: dict[str, bytes]) -> None:
     name, kind = assoc.string(0), assoc.scalar(2, n.Int8Flags)
     tensor.associated_files.append(
-        {"name": name, "description": assoc.string(1),
-         "label_type": _FILE_TYPE_NAMES.get(kind, "UNKNOWN")}
+        {"name": name, "description": assoc.string(1), "label_type": _FILE_TYPE_NAMES.get(kind, "UNKNOWN")}
     )
     if kind in _LABEL_FILE_TYPES and not tensor.labels and name in files:
         tensor.labels = parse_labels(files[name].decode("utf-8", "replace"))

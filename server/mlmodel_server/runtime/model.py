@@ -86,7 +86,9 @@ class TFLiteModel:
             meta = metas[position] if position < len(metas) else None
             if meta is not None:
                 spec = dataclasses.replace(
-                    spec, description=meta.description, labels=tuple(meta.labels),
+                    spec,
+                    description=meta.description,
+                    labels=tuple(meta.labels),
                     associated_files=tuple(meta.associated_files),
                     extra=_normalization_extra(meta.mean, meta.std, meta.box_order),
                 )

@@ -76,9 +76,7 @@ def _box_order(value: Any) -> tuple[int, int, int, int] | None:
     if value is None:
         return None
     if not isinstance(value, list | tuple) or sorted(value) != [0, 1, 2, 3]:
-        raise ValueError(
-            f"xmin_ymin_xmax_ymax_order must hold the 4 unique values 0..3, got {value!r}"
-        )
+        raise ValueError(f"xmin_ymin_xmax_ymax_order must hold the 4 unique values 0..3, got {value!r}")
     return (int(value[0]), int(value[1]), int(value[2]), int(value[3]))
 
 

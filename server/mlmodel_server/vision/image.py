@@ -13,8 +13,12 @@ from ..runtime.tensors import TensorSpec
 
 # What the seeds' test page accepts (ModelArts: JPG, JPEG, BMP, PNG).
 IMAGE_TYPES = {
-    "image/jpeg": "JPEG", "image/jpg": "JPEG", "image/png": "PNG",
-    "image/bmp": "BMP", "image/x-ms-bmp": "BMP", "image/x-bmp": "BMP",
+    "image/jpeg": "JPEG",
+    "image/jpg": "JPEG",
+    "image/png": "PNG",
+    "image/bmp": "BMP",
+    "image/x-ms-bmp": "BMP",
+    "image/x-bmp": "BMP",
 }
 DEFAULT_MAX_PIXELS = 40_000_000
 
@@ -83,7 +87,9 @@ def to_input_tensor(
     return np.ascontiguousarray(tensor[np.newaxis])
 
 
-def _convert(pixels: np.ndarray, dtype: np.dtype, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+def _convert(
+    pixels: np.ndarray, dtype: np.dtype, mean: tuple[float, ...], std: tuple[float, ...]
+) -> np.ndarray:
     if dtype == np.uint8:
         return pixels.astype(np.uint8)
     if dtype == np.int8:

@@ -51,16 +51,12 @@ def class_name(index: int, labels: Sequence[str]) -> str:
     return labels[index] if 0 <= index < len(labels) and labels[index] else str(index)
 
 
-def top_classifications(
-    probabilities: np.ndarray, labels: Sequence[str], n: int
-) -> list[Classification]:
+def top_classifications(probabilities: np.ndarray, labels: Sequence[str], n: int) -> list[Classification]:
     order = np.argsort(-probabilities, kind="stable")[: max(n, 0)]
     return [Classification(class_name(int(i), labels), float(probabilities[i])) for i in order]
 
 
-def box_corners(
-    boxes: np.ndarray, order: Sequence[int], input_hw: tuple[int, int]
-) -> np.ndarray:
+def box_corners(boxes: np.ndarray, order: Sequence[int], input_hw: tuple[int, int]) -> np.ndarray:
     """[N, 4] boxes in the model's order → normalised (xmin, ymin, xmax, ymax), clamped.
 
     Viam's rule: if the first box's values sum to less than 4 the coordinates
@@ -80,9 +76,7 @@ class DetectorOutputs:
     scores: np.ndarray  # [N]
 
 
-def detector_outputs(
-    named: Mapping[str, np.ndarray], roles: Mapping[str, str]
-) -> DetectorOutputs:
+def detector_outputs(named: Mapping[str, np.ndarray], roles: Mapping[str, str]) -> DetectorOutputs:
     """Pick location/category/score/count by role and drop the batch dimension."""
     boxes = named[roles["location"]].reshape(-1, 4)
     score = named[roles["score"]]

@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInput
+from ..runtime import roles
 from ..runtime.model import TFLiteModel
 from . import postprocess as post
-from ..runtime import roles
 from .config import DEFAULT_BOX_ORDER, VisionConfig
 from .image import image_layout, to_input_tensor
 
@@ -43,8 +43,10 @@ class VisionService:
     def _normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Attributes first, then the model's metadata (pixel units), then -1..1."""
         if self.config.input_image_mean_value or self.config.input_image_std_dev:
-            return (self.config.input_image_mean_value or DEFAULT_MEAN_STD,
-                    self.config.input_image_std_dev or DEFAULT_MEAN_STD)
+            return (
+                self.config.input_image_mean_value or DEFAULT_MEAN_STD,
+                self.config.input_image_std_dev or DEFAULT_MEAN_STD,
+            )
         norm = self.image_spec.extra.get("normalization") if self.image_spec else None
         if norm:
             return _per_channel(norm["mean"], 255.0), _per_channel(norm["std"], 255.0)

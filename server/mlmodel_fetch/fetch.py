@@ -1,0 +1,151 @@
+"""Download or copy one package version, verify it, and put it in place.
+
+The order matters: bytes are hashed while they stream into a temporary file
+inside the destination, compared with the expected sha256, and only then
+unpacked or renamed. A mismatch therefore never leaves a half-trusted model
+where the inference server would load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from mlmodel_fetch import archive
+from mlmodel_fetch.errors import FetchError
+
+DEFAULT_MAX_BYTES = 2 << 30
+_CHUNK = 1 << 20
+_PART = ".mlmodel-fetch.part"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What was placed in the destination, for the summary."""
+
+    sha256: str
+    size: int
+    kind: str
+    files: tuple[Path, ...]
+
+
+def _stream(src: IO[bytes], out: IO[bytes], max_bytes: int, what: str) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    while chunk := src.read(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(f"{what} is larger than the limit of {max_bytes} bytes")
+        digest.update(chunk)
+        out.write(chunk)
+    return digest.hexdigest(), size
+
+
+def _download(url: str, part: Path, max_bytes: int, timeout: float) -> tuple[str, int]:
+    """GET `url` with a few retries on transient errors (never on 4xx)."""
+    for attempt in range(3):
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": "mlmodel-fetch"})
+            with urllib.request.urlopen(req, timeout=timeout) as resp, part.open("wb") as out:
+                return _stream(resp, out, max_bytes, url)
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt == 2:
+                raise FetchError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            if attempt == 2:
+                reason = getattr(exc, "reason", exc)
+                raise FetchError(f"GET {url}: {reason}") from exc
+        time.sleep(2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _copy(path: Path, part: Path, max_bytes: int) -> tuple[str, int]:
+    try:
+        with path.open("rb") as src, part.open("wb") as out:
+            return _stream(src, out, max_bytes, str(path))
+    except FileNotFoundError as exc:
+        raise FetchError(f"source file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise FetchError(f"source {path} is a directory, expected a file") from exc
+
+
+def detect_kind(part: Path, name: str) -> str:
+    """Magic bytes first (URLs lie about extensions), then the file name."""
+    with part.open("rb") as f:
+        head = f.read(8)
+    if head[:2] == b"\x1f\x8b":
+        return "tar.gz"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    lowered = name.lower()
+    for kind, suffixes in (("tar.gz", (".tar.gz", ".tgz", ".tar")), ("zip", (".zip",))):
+        if lowered.endswith(suffixes):
+            return kind
+    return "tflite" if lowered.endswith(".tflite") else "file"
+
+
+def source_name(url: str | None, file: Path | None) -> str:
+    """The file name a bare model keeps in the destination (`model.tflite` if unknown)."""
+    if url is not None:
+        name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
+    else:
+        name = file.name if file is not None else ""
+    return name or "model.tflite"
+
+
+def verify(actual: str, expected: str | None, what: str) -> None:
+    """Refuse bytes whose digest differs from the one the ModelPackage declared."""
+    if expected is not None and actual.lower() != expected.lower():
+        raise FetchError(f"sha256 mismatch for {what}: expected {expected.lower()}, got {actual}")
+
+
+def _place(part: Path, dest: Path, name: str, max_bytes: int) -> tuple[str, tuple[Path, ...]]:
+    kind = detect_kind(part, name)
+    if kind == "tar.gz":
+        files = archive.extract_tar(part, dest, max_bytes)
+    elif kind == "zip":
+        files = archive.extract_zip(part, dest, max_bytes)
+    else:
+        target = archive.safe_member_path(dest, name)
+        os.replace(part, target)
+        return kind, (target,)
+    part.unlink()
+    return kind, tuple(files)
+
+
+def fetch(
+    *,
+    url: str | None,
+    file: Path | None,
+    sha256: str | None,
+    dest: Path,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = 60.0,
+) -> Fetched:
+    """Fetch exactly one of `url`/`file` into `dest`, verified against `sha256`."""
+    # Start from an empty destination: a restarted init container must not
+    # leave files of a previous attempt next to the new ones.
+    dest.mkdir(parents=True, exist_ok=True)
+    archive.clear_dir(dest)
+    part = dest / _PART
+    try:
+        if url is not None:
+            digest, size = _download(url, part, max_bytes, timeout)
+        elif file is not None:
+            digest, size = _copy(file, part, max_bytes)
+        else:
+            raise FetchError("one of --url or --file is required")
+        verify(digest, sha256, url or str(file))
+        kind, files = _place(part, dest, source_name(url, file), max_bytes)
+    except BaseException:
+        archive.clear_dir(dest)
+        raise
+    return Fetched(sha256=digest, size=size, kind=kind, files=files)

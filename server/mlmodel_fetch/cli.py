@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=handler)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `fetch` subcommand to the top-level `mlmodel` parser."""
     parser = subparsers.add_parser(
         "fetch", help="fetch and verify one model package (init container)"

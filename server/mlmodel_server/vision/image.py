@@ -35,7 +35,7 @@ def decode_image(body: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_P
         raise UnsupportedMediaType(f"unsupported image type '{media or 'none'}'; use {allowed}")
     if not body:
         raise InvalidInput("the image is empty")
-    image = _open(body, IMAGE_TYPES[media])
+    image = _open(body, IMAGE_TYPES[media], max_pixels)
     if image.width * image.height > max_pixels:
         raise PayloadTooLarge(
             f"image of {image.width}x{image.height} pixels exceeds the limit of {max_pixels} pixels"
@@ -47,13 +47,13 @@ def decode_image(body: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_P
     return image.convert("RGB")
 
 
-def _open(body: bytes, fmt: str) -> Image.Image:
+def _open(body: bytes, fmt: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(body), formats=[fmt])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PayloadTooLarge(f"image too large: {exc}") from exc
+        raise PayloadTooLarge(f"image exceeds the limit of {max_pixels} pixels: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"cannot decode the image as {fmt}: {exc}") from exc
 

@@ -1,0 +1,97 @@
+"""`mlmodel serve` start-up errors: one clear line on stderr, non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MODELS, PACKAGES
+
+
+def serve(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "mlmodel_server.cli", "serve", "--port", "0", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line and "XNNPACK" not in line]
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+def test_missing_model(tmp_path):
+    assert_one_line_error(serve("--model", tmp_path / "nope.tflite"), "cannot read model file")
+
+
+def test_not_a_tflite_file(tmp_path):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"onnx")
+    assert_one_line_error(serve("--model", path), "is not a .tflite file")
+
+
+def test_corrupt_model(tmp_path):
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(b"\x00\x00\x00\x00TFL3" + b"\x01" * 64)
+    assert_one_line_error(serve("--model", path), "cannot be loaded")
+    path.write_bytes(b"hello, I am text")
+    assert_one_line_error(serve("--model", path), "not a TFLite flatbuffer")
+
+
+def test_unreadable_labels(tmp_path):
+    assert_one_line_error(
+        serve("--model", MODELS / "classifier_uint8.tflite", "--labels", tmp_path / "none.txt"),
+        "cannot read labels file",
+    )
+
+
+def test_labels_that_do_not_match_the_model(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    assert_one_line_error(
+        serve("--model", MODELS / "classifier_uint8.tflite", "--labels", labels), "has 2 labels but model output"
+    )
+
+
+@pytest.mark.parametrize("value,fragment", [("0", "must be at least 1"), ("x", "is not an integer")])
+def test_bad_num_threads(value, fragment):
+    assert_one_line_error(serve("--model", MODELS / "multi_io.tflite", "--num-threads", value), fragment)
+
+
+def test_port_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "mlmodel_server.cli", "serve", "--port", str(port)]
+        result = subprocess.run(
+            [*command, "--model", str(MODELS / "multi_io.tflite")], capture_output=True, text=True, timeout=60
+        )
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+def test_package_dir_errors(tmp_path):
+    assert_one_line_error(serve("--package-dir", tmp_path), "cannot read package manifest")
+    package = tmp_path / "pkg"
+    shutil.copytree(PACKAGES / "fruit_classifier", package)
+    manifest = (package / "MLmodel").read_text()
+    (package / "MLmodel").write_text(manifest.replace("model_path: model.tflite", "model_path: ../x.tflite"))
+    assert_one_line_error(serve("--package-dir", package), "points outside the package")
+    (package / "MLmodel").write_text(manifest.replace('"dtype": "uint8"', '"dtype": "float32"'))
+    assert_one_line_error(serve("--package-dir", package), "signature.inputs tensor 'image' is float32")
+
+
+def test_bad_vision_config(tmp_path):
+    config = tmp_path / "vision.json"
+    config.write_text('{"xmin_ymin_xmax_ymax_order": [1, 1, 2, 3]}')
+    result = serve("--model", MODELS / "detector_ssd.tflite", "--vision-config", config)
+    assert_one_line_error(result, "xmin_ymin_xmax_ymax_order")
+
+
+def test_no_model_at_all():
+    assert_one_line_error(serve(), "one of the arguments --model --package-dir is required")

@@ -104,6 +104,8 @@ def _decode_input(spec: Any, position: int, payload: bytes, offset: int) -> tupl
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"inputs[{position}] needs a 'name'")
     datatype = spec.get("datatype")
+    if not isinstance(datatype, str):
+        raise InvalidInput(f"input '{name}' needs a 'datatype'")
     dtype = numpy_dtype(datatype)
     shape = _shape(spec.get("shape"), name)
     size = _parameters(spec, f"input '{name}'").get("binary_data_size")

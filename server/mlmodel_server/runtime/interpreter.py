@@ -25,7 +25,7 @@ def interpreter_class() -> tuple[str, Any]:
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+        from tflite_runtime.interpreter import Interpreter
 
         return "tflite_runtime", Interpreter
     except ImportError as exc:

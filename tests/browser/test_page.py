@@ -8,15 +8,20 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IMAGES, MODELS
-from tests.http.conftest import serve_process  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 # Without these flags Chromium keeps dialling Google's hosts from a closed network.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -39,8 +44,14 @@ def open_page(browser, url: str):
 
 
 def test_classify_an_uploaded_image(browser, serve_process):
-    server = serve_process("--model", MODELS / "classifier_uint8.tflite",
-                           "--labels", MODELS / "classifier_labels.txt", "--name", "colours")
+    server = serve_process(
+        "--model",
+        MODELS / "classifier_uint8.tflite",
+        "--labels",
+        MODELS / "classifier_labels.txt",
+        "--name",
+        "colours",
+    )
     page = open_page(browser, server.url + "/")
     page.set_input_files("#file", str(IMAGES / "green.jpg"))
     page.wait_for_selector("#results:not([hidden]) td.class")
@@ -51,16 +62,18 @@ def test_classify_an_uploaded_image(browser, serve_process):
 
 
 def test_detections_are_drawn_over_the_image(browser, serve_process):
-    server = serve_process("--model", MODELS / "detector_ssd.tflite",
-                           "--labels", MODELS / "detector_labels.txt")
+    server = serve_process(
+        "--model", MODELS / "detector_ssd.tflite", "--labels", MODELS / "detector_labels.txt"
+    )
     page = open_page(browser, server.url + "/")
     assert page.input_value("#task") == "detections"
     page.set_input_files("#file", str(IMAGES / "detect_red_blue.png"))
     page.wait_for_selector("#results:not([hidden]) td.class")
     assert page.locator("#results tbody td.class").all_inner_texts() == ["red", "blue"]
     # A box outline is drawn in cyan on the canvas at the red detection's corner.
-    pixel = page.evaluate("Array.from(document.querySelector('#canvas').getContext('2d')"
-                          ".getImageData(0, 30, 1, 1).data)")
+    pixel = page.evaluate(
+        "Array.from(document.querySelector('#canvas').getContext('2d').getImageData(0, 30, 1, 1).data)"
+    )
     assert pixel[:3] == [0, 229, 255]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "test-page-detect.png"))

@@ -54,7 +54,8 @@ def test_labels_that_do_not_match_the_model(tmp_path):
     labels = tmp_path / "labels.txt"
     labels.write_text("a\nb\n")
     assert_one_line_error(
-        serve("--model", MODELS / "classifier_uint8.tflite", "--labels", labels), "has 2 labels but model output"
+        serve("--model", MODELS / "classifier_uint8.tflite", "--labels", labels),
+        "has 2 labels but model output",
     )
 
 

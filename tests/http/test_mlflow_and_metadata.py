@@ -39,10 +39,20 @@ def test_invocations_single_input_tensor(clients):
         (b'{"dataframe_split": {}}', "application/json", 400, "INVALID_PARAMETER_VALUE", "not supported"),
         (b"a,b\n1,2", "text/csv", 415, "BAD_REQUEST", "Content-Type 'text/csv'"),
         (b"{", "application/json", 400, "INVALID_PARAMETER_VALUE", "not valid JSON"),
-        (b'{"inputs": {"a": [[1, 2, 3]], "b": [[1, 1, 1, 1]]}}', "application/json", 400,
-         "INVALID_PARAMETER_VALUE", "Shape of input (1, 3) does not match expected shape (-1, 4)"),
-        (b'{"inputs": {"a": [[1, 2, 3, 4]], "b": [[1.5, 1, 1, 1]]}}', "application/json", 400,
-         "INVALID_PARAMETER_VALUE", "expected int32 numbers"),
+        (
+            b'{"inputs": {"a": [[1, 2, 3]], "b": [[1, 1, 1, 1]]}}',
+            "application/json",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Shape of input (1, 3) does not match expected shape (-1, 4)",
+        ),
+        (
+            b'{"inputs": {"a": [[1, 2, 3, 4]], "b": [[1.5, 1, 1, 1]]}}',
+            "application/json",
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "expected int32 numbers",
+        ),
     ],
 )
 def test_invocation_errors_use_mlflow_error_codes(clients, body, content_type, status, code, message):

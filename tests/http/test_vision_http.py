@@ -15,7 +15,9 @@ TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".bmp": "image/bmp"}
 
 def post_image(client, path: str, name: str, query: str = ""):
     file = IMAGES / name
-    return client.post(f"{path}{query}", content=file.read_bytes(), headers={"Content-Type": TYPES[file.suffix]})
+    return client.post(
+        f"{path}{query}", content=file.read_bytes(), headers={"Content-Type": TYPES[file.suffix]}
+    )
 
 
 @pytest.mark.parametrize("model", ["classifier_uint8", "classifier_float32", "classifier_metadata"])
@@ -39,7 +41,9 @@ def test_multipart_upload_works_like_a_raw_body(clients):
 
 
 def test_detections_in_pixels_and_normalised(clients):
-    response = post_image(clients("detector_ssd"), "/v1/vision/detector_ssd/detections", "detect_red_topleft.png")
+    response = post_image(
+        clients("detector_ssd"), "/v1/vision/detector_ssd/detections", "detect_red_topleft.png"
+    )
     [found] = response.json()["detections"]
     width, height = Image.open(IMAGES / "detect_red_topleft.png").size
     assert found["class_name"] == "red" and found["confidence"] == pytest.approx(0.9, abs=1e-6)
@@ -49,7 +53,10 @@ def test_detections_in_pixels_and_normalised(clients):
 
 def test_modelarts_format_answers_y_first_boxes(clients):
     response = post_image(
-        clients("detector_ssd"), "/v1/vision/detector_ssd/detections", "detect_red_blue.png", "?format=modelarts"
+        clients("detector_ssd"),
+        "/v1/vision/detector_ssd/detections",
+        "detect_red_blue.png",
+        "?format=modelarts",
     )
     body = response.json()
     assert body["detection_classes"] == ["red", "blue"]
@@ -114,7 +121,9 @@ def test_bad_images_get_a_4xx_naming_the_problem(clients, body, content_type, st
 def test_unknown_vision_service_and_missing_multipart_field(clients):
     client = clients("classifier_uint8")
     assert client.post("/v1/vision/nope/classifications", content=b"x").status_code == 404
-    response = client.post("/v1/vision/classifier_uint8/classifications", files={"other": ("a", b"x", "image/png")})
+    response = client.post(
+        "/v1/vision/classifier_uint8/classifications", files={"other": ("a", b"x", "image/png")}
+    )
     assert response.status_code == 400 and "no file field 'image'" in response.json()["error"]
     response = post_image(client, "/v1/vision/classifier_uint8/classifications", "red.png", "?n=0")
     assert response.status_code == 422 and "n" in response.json()["error"]

@@ -1,0 +1,121 @@
+"""Fixtures for tests against a real control plane (hack/localcluster.py).
+
+Every test under tests/cluster/ is marked `cluster`; deselect them with `-m "not cluster"`.
+The cluster starts once per session (a few seconds once hack/build-k8s.sh has built the
+binaries) and is torn down at the end. To iterate faster, start one yourself with
+`python hack/localcluster.py up` and export MLMODEL_KUBECONFIG=<dir>/kubeconfig: the
+session then reuses it and leaves it running.
+
+Fixtures:
+    local_cluster  session  LocalCluster (kubeconfig, bin_dir, kubectl(...))
+    kube           session  kubernetes.client.ApiClient bound to the cluster's admin kubeconfig
+    namespace      function a fresh namespace enforcing the `restricted` Pod Security Standard
+
+Helpers for tests: `from localcluster import wait_until` (hack/ is put on sys.path here).
+Operator fixtures: put them in tests/cluster/operator_fixtures.py and re-export them at the
+end of this file (`from operator_fixtures import operator  # noqa: F401`; this directory is on
+sys.path); pytest_plugins cannot be used in a non-root conftest.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "hack"))
+
+import localcluster  # noqa: E402
+from localcluster import LocalCluster, wait_until  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RESTRICTED_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "mlmodel.dev/test-namespace": "true",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test below tests/cluster/ as `cluster`, before `-m` deselects anything."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.cluster)
+
+
+# --- control plane ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """The session's control plane; a start failure fails the tests loudly (never skips)."""
+    external = os.environ.get("MLMODEL_KUBECONFIG")
+    if external:
+        cluster = LocalCluster.attach(Path(external))
+    else:
+        # die_with_parent: a session killed before teardown must not leave a cluster behind.
+        cluster = LocalCluster(tmp_path_factory.getbasetemp() / "cluster", nodes=2, die_with_parent=True)
+    error = None
+    try:
+        cluster.start()
+    except (localcluster.ClusterError, OSError) as exc:
+        error = str(exc)  # failed outside the except block so the report is one line
+    if error:
+        pytest.fail(f"local control plane did not start: {error}", pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kube(local_cluster: LocalCluster) -> Iterator[client.ApiClient]:
+    """A `kubernetes` ApiClient authenticated as the cluster admin (system:masters)."""
+    api = config.new_client_from_config(config_file=str(local_cluster.kubeconfig))
+    try:
+        client.VersionApi(api).get_code()
+    except Exception as exc:  # any failure here means no usable cluster
+        pytest.fail(f"apiserver behind {local_cluster.kubeconfig} unreachable: {exc}")
+    yield api
+    api.close()
+
+
+# --- per-test isolation -------------------------------------------------------------------
+
+
+def _namespace_name(test_name: str) -> str:
+    """DNS-1123 name that tells which test made it, unique across reruns."""
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+    return f"t-{slug}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of its own per test, enforcing PSS `restricted`, deleted afterwards.
+
+    Waits for its default ServiceAccount: until the controller creates it, the
+    ServiceAccount admission plugin rejects every pod, which would mask other errors.
+    """
+    core = client.CoreV1Api(kube)
+    name = _namespace_name(request.node.name)
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=RESTRICTED_LABELS))
+    )
+    wait_until(
+        lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
+        what=f"the default ServiceAccount in {name}",
+        timeout=30,
+    )
+    yield name
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise

@@ -1,0 +1,100 @@
+"""The runtime layer: interpreter choice, model loading, signature checks, the pool."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from mlmodel_server.errors import InvalidInput
+from mlmodel_server.runtime import interpreter
+from mlmodel_server.runtime.metadata import parse_labels, read_metadata
+from mlmodel_server.runtime.model import ModelConfig, TFLiteModel
+from tests.conftest import MODELS
+
+
+@pytest.fixture
+def multi_io():
+    model = TFLiteModel(ModelConfig(MODELS / "multi_io.tflite", name="multi_io", pool_size=2))
+    model.load()
+    yield model
+    model.close()
+
+
+def test_litert_is_preferred():
+    assert interpreter.interpreter_class()[0] == "litert"
+
+
+def test_tflite_runtime_is_the_fallback(monkeypatch):
+    """Where LiteRT is missing (ARM edge images), tflite_runtime's class is used."""
+    fake = types.ModuleType("tflite_runtime.interpreter")
+    fake.Interpreter = type("Interpreter", (), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime", types.ModuleType("tflite_runtime"))
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", fake)
+    interpreter.interpreter_class.cache_clear()
+    try:
+        assert interpreter.interpreter_class() == ("tflite_runtime", fake.Interpreter)
+        monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+        interpreter.interpreter_class.cache_clear()
+        with pytest.raises(interpreter.RuntimeUnavailable, match="install ai-edge-litert"):
+            interpreter.interpreter_class()
+    finally:
+        interpreter.interpreter_class.cache_clear()
+
+
+def test_signature_and_dynamic_batch(multi_io):
+    a, b = multi_io.inputs
+    assert (a.name, a.shape_signature, a.is_dynamic) == ("a", (-1, 4), True)
+    assert (b.name, b.dtype, b.is_dynamic) == ("b", np.dtype(np.int32), False)
+    batch = np.arange(12, dtype=np.float32).reshape(3, 4)
+    out = asyncio.run(multi_io.predict({"a": batch, "b": np.ones((1, 4), np.int32)}))
+    np.testing.assert_array_equal(out["sum"], batch + 1)
+    single = asyncio.run(multi_io.predict({"a": batch[:1], "b": np.ones((1, 4), np.int32)}, ["sum"]))
+    assert list(single) == ["sum"] and single["sum"].shape == (1, 4)
+
+
+@pytest.mark.parametrize(
+    "inputs,message",
+    [
+        ({"a": np.zeros((1, 4), np.float64), "b": np.zeros((1, 4), np.int32)}, "datatype float64"),
+        ({"a": np.zeros((1, 3), np.float32), "b": np.zeros((1, 4), np.int32)}, "shape [1, 3]"),
+        ({"a": np.zeros((1, 4), np.float32)}, "missing input tensor(s): b"),
+    ],
+)
+def test_inputs_are_checked_before_the_interpreter(multi_io, inputs, message):
+    with pytest.raises(
+        InvalidInput, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")
+    ):
+        multi_io.validate(inputs)
+
+
+def test_pool_runs_requests_in_parallel_threads(multi_io):
+    """Many concurrent predictions each get their own correct answer."""
+
+    async def many() -> list[bool]:
+        async def one(k: int) -> bool:
+            out = await multi_io.predict(
+                {"a": np.full((1, 4), k, np.float32), "b": np.zeros((1, 4), np.int32)}
+            )
+            return bool((out["sum"] == k).all())
+
+        return await asyncio.gather(*(one(k) for k in range(64)))
+
+    assert all(asyncio.run(many()))
+    assert multi_io.pool_size == 2
+
+
+def test_metadata_reader_finds_labels_and_normalisation():
+    meta = read_metadata((MODELS / "classifier_metadata.tflite").read_bytes())
+    assert meta is not None and "mean colour" in meta.description
+    assert meta.inputs[0].mean == [127.5] and meta.inputs[0].std == [127.5]
+    assert meta.outputs[0].labels == ["red", "green", "blue", "black"]
+    assert read_metadata((MODELS / "classifier_uint8.tflite").read_bytes()) is None
+
+
+def test_labels_keep_inner_blank_lines_and_drop_trailing_ones():
+    assert parse_labels("a\n\n c \n\n\n") == ["a", "", "c"]

@@ -127,3 +127,27 @@ def test_summary_is_truncated_to_the_termination_message_limit() -> None:
     assert len(line.encode()) <= 4096
     data = json.loads(line)
     assert data["truncated"] is True and len(data["inputs"]) == 3
+
+
+MODELS = Path(__file__).resolve().parents[2] / "fixtures" / "models"
+
+
+@pytest.mark.skipif(not (MODELS / "classifier_uint8.tflite").exists(),
+                    reason="fixture models not generated")
+def test_real_model_summary_lists_tensors(tmp_path: Path) -> None:
+    model = MODELS / "classifier_uint8.tflite"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(model, arcname="fruit/model.tflite")
+        tar.add(MODELS / "classifier_labels.txt", arcname="fruit/labels.txt")
+    archive = tmp_path / "fruit.tar.gz"
+    archive.write_bytes(buf.getvalue())
+    dest, term = tmp_path / "d", tmp_path / "term"
+    rc = main(["--file", str(archive), "--sha256", sha(buf.getvalue()), "--dest", str(dest),
+               "--summary-to", str(term)])
+    assert rc == 0
+    data = json.loads(term.read_text())
+    assert data["model"] == "fruit/model.tflite"
+    assert data["inputs"][0]["dtype"] == "uint8"
+    assert len(data["inputs"][0]["shape"]) == 4
+    assert data["outputs"]

@@ -86,21 +86,23 @@ def test_url_source_init_container() -> None:
 
 
 def test_configmap_and_pvc_sources_are_mounted_read_only() -> None:
-    cm = ResolvedPackage("a", "p", "latest", "1", SHA_A,
+    cm = ResolvedPackage("fruit_classifier", "p", "latest", "1", SHA_A,
                          {"configMap": {"name": "cm", "key": "m.tflite"}})
     pvc = ResolvedPackage("b", "q", "latest", "1", "",
                           {"persistentVolumeClaim": {"claimName": "c", "path": "d/m.tar.gz"}})
     pod = template(build_deployment(inputs(packages=(cm, pvc)), 1))["spec"]
     init = {c["name"]: c for c in pod["initContainers"]}
-    assert init["fetch-a"]["args"][1:3] == ["--file", "/sources/a/m.tflite"]
+    cm_init = init["fetch-fruit-classifier"]
+    assert cm_init["args"][1:3] == ["--file", "/sources/fruit_classifier/m.tflite"]
     assert init["fetch-b"]["args"][1:3] == ["--file", "/sources/b/d/m.tar.gz"]
     assert "--sha256" not in init["fetch-b"]["args"]  # unknown digest: not invented
     vols = {v["name"]: v for v in pod["volumes"]}
-    assert vols["src-a"]["configMap"] == {"name": "cm", "items": [{"key": "m.tflite",
-                                                                   "path": "m.tflite"}]}
+    assert vols["src-fruit-classifier"]["configMap"] == {
+        "name": "cm", "items": [{"key": "m.tflite", "path": "m.tflite"}]}
     assert vols["src-b"]["persistentVolumeClaim"] == {"claimName": "c", "readOnly": True}
-    assert {"name": "src-a", "mountPath": "/sources/a", "readOnly": True} in \
-        init["fetch-a"]["volumeMounts"]
+    assert {"name": "src-fruit-classifier", "mountPath": "/sources/fruit_classifier",
+            "readOnly": True} in cm_init["volumeMounts"]
+    assert "url" not in str(cm_init["args"])
 
 
 def test_pinned_annotation_changes_only_with_resolved_digest() -> None:

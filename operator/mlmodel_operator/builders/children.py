@@ -1,0 +1,70 @@
+"""Deployment, Service and ConfigMap manifests for a serving owner."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from mlmodel_operator.builders import common
+from mlmodel_operator.builders.pod import VISION_FILE, ServingInputs, pod_template
+
+VISION_KEYS = (
+    "default_minimum_confidence", "label_confidences", "remap_input_names", "remap_output_names",
+    "xmin_ymin_xmax_ymax_order", "input_image_mean_value", "input_image_std_dev",
+    "input_image_bgr",
+)
+
+
+def build_deployment(inputs: ServingInputs, replicas: int) -> dict[str, Any]:
+    """Rolling updates add a pod before removing one, so a bad version never takes
+    the endpoint down: old pods keep serving until new ones are ready."""
+    owner, spec = inputs.owner, inputs.spec
+    name = common.child_name(owner["metadata"]["name"], inputs.component)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": common.child_metadata(owner, name, inputs.component),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": common.selector_labels(owner["metadata"]["name"],
+                                                               inputs.component)},
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "progressDeadlineSeconds": int(spec.get("progressDeadlineSeconds", 600)),
+            "revisionHistoryLimit": 3,
+            "template": pod_template(inputs),
+        },
+    }
+
+
+def build_service(owner: dict[str, Any], component: str) -> dict[str, Any]:
+    """One port, `http`, in front of the pods: the endpoint status reports."""
+    owner_name, spec = owner["metadata"]["name"], owner.get("spec") or {}
+    name = common.child_name(owner_name, component)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": common.child_metadata(owner, name, component),
+        "spec": {
+            "type": spec.get("serviceType", "ClusterIP"),
+            "selector": common.selector_labels(owner_name, component),
+            "ports": [{"name": "http", "port": common.HTTP_PORT, "targetPort": "http",
+                       "protocol": "TCP"}],
+        },
+    }
+
+
+def vision_config(vision: dict[str, Any]) -> str:
+    """The `--vision-config` JSON: the VisionService attributes under Viam's exact keys."""
+    attrs = (vision.get("spec") or {}).get("attributes") or {}
+    return json.dumps({k: attrs[k] for k in VISION_KEYS if k in attrs}, sort_keys=True, indent=2)
+
+
+def build_configmap(vision: dict[str, Any]) -> dict[str, Any]:
+    name = common.child_name(vision["metadata"]["name"], "vision")
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": common.child_metadata(vision, name, "vision"),
+        "data": {VISION_FILE: vision_config(vision)},
+    }

@@ -1,0 +1,179 @@
+"""The inference pod template: one `mlmodel fetch` init container per package,
+then `mlmodel serve` reading the fetched files (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mlmodel_operator.builders import common, security
+from mlmodel_operator.packages import (
+    SOURCES_ROOT,
+    ResolvedPackage,
+    package_dir,
+    safe_name,
+    substitute,
+)
+
+VISION_DIR = "/etc/mlmodel"
+VISION_FILE = "vision.json"
+
+
+@dataclass(frozen=True)
+class ServingInputs:
+    """Everything a serving pod depends on besides the owner's pod knobs."""
+
+    owner: dict[str, Any]  # the MLModelService or VisionService being reconciled
+    component: str  # "mlmodel" or "vision"
+    model_name: str  # the MLModelService name, `mlmodel serve --name`
+    attributes: dict[str, Any]  # the MLModelService's spec.attributes
+    packages: tuple[ResolvedPackage, ...]
+    image: str
+    image_pull_policy: str = "IfNotPresent"
+    fetch_max_bytes: int = 2 << 30
+    vision_config: str | None = None  # JSON text of the vision attributes
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return dict(self.owner.get("spec") or {})
+
+
+def _source_volume(pkg: ResolvedPackage) -> dict[str, Any] | None:
+    """ConfigMap and PVC sources are mounted read-only; URLs need no volume."""
+    name = f"src-{safe_name(pkg.name)}"
+    if "configMap" in pkg.source:
+        cm = pkg.source["configMap"]
+        items = [{"key": cm["key"], "path": cm["key"]}]
+        return {"name": name, "configMap": {"name": cm["name"], "items": items}}
+    if "persistentVolumeClaim" in pkg.source:
+        claim = pkg.source["persistentVolumeClaim"]["claimName"]
+        return {"name": name, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    return None
+
+
+def _fetch_source_args(pkg: ResolvedPackage) -> list[str]:
+    src_dir = f"{SOURCES_ROOT}/{pkg.name}"
+    if "configMap" in pkg.source:
+        return ["--file", f"{src_dir}/{pkg.source['configMap']['key']}"]
+    if "persistentVolumeClaim" in pkg.source:
+        path = pkg.source["persistentVolumeClaim"]["path"].lstrip("/")
+        return ["--file", f"{src_dir}/{path}"]
+    return ["--url", pkg.source["url"]]
+
+
+def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, Any]:
+    """`mlmodel fetch` for one package; its termination message carries the summary."""
+    args = ["fetch", *_fetch_source_args(pkg)]
+    if pkg.sha256:
+        args += ["--sha256", pkg.sha256]
+    args += ["--dest", package_dir(pkg.name), "--max-bytes", str(inputs.fetch_max_bytes),
+             "--summary-to", "/dev/termination-log"]
+    mounts: list[dict[str, Any]] = [
+        {"name": f"pkg-{safe_name(pkg.name)}", "mountPath": package_dir(pkg.name)}]
+    if _source_volume(pkg) is not None:
+        mounts.append({"name": f"src-{safe_name(pkg.name)}",
+                       "mountPath": f"{SOURCES_ROOT}/{pkg.name}", "readOnly": True})
+    return {
+        "name": f"fetch-{safe_name(pkg.name)}",
+        "image": inputs.image,
+        "imagePullPolicy": inputs.image_pull_policy,
+        "args": args,
+        "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": security.container_security_context(),
+        "terminationMessagePolicy": "File",
+    }
+
+
+def serve_args(inputs: ServingInputs) -> list[str]:
+    """`mlmodel serve` flags: the seeds' attributes with package paths substituted."""
+    attrs, known = inputs.attributes, {p.name for p in inputs.packages}
+    args = ["serve", "--model", substitute(attrs["model_path"], known)]
+    if attrs.get("label_path"):
+        args += ["--labels", substitute(attrs["label_path"], known)]
+    args += ["--num-threads", str(int(attrs.get("num_threads", 1))), "--name", inputs.model_name,
+             "--host", "0.0.0.0", "--port", str(common.HTTP_PORT)]
+    if inputs.vision_config is not None:
+        args += ["--vision-config", f"{VISION_DIR}/{VISION_FILE}",
+                 "--vision-name", inputs.owner["metadata"]["name"]]
+    return args + [str(a) for a in inputs.spec.get("args") or []]
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period,
+            "failureThreshold": failures, "timeoutSeconds": 2}
+
+
+def server_container(inputs: ServingInputs) -> dict[str, Any]:
+    mounts = [{"name": f"pkg-{safe_name(p.name)}", "mountPath": package_dir(p.name),
+               "readOnly": True} for p in inputs.packages]
+    mounts.append({"name": "tmp", "mountPath": "/tmp"})
+    if inputs.vision_config is not None:
+        mounts.append({"name": "vision-config", "mountPath": VISION_DIR, "readOnly": True})
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": inputs.spec.get("image") or inputs.image,
+        "imagePullPolicy": inputs.image_pull_policy,
+        "args": serve_args(inputs),
+        "ports": [{"name": "http", "containerPort": common.HTTP_PORT, "protocol": "TCP"}],
+        # Startup waits for the model to load; then readiness gates traffic.
+        "startupProbe": _probe("/v2/health/ready", 2, 150),
+        "readinessProbe": _probe("/v2/health/ready", 5, 3),
+        "livenessProbe": _probe("/v2/health/live", 10, 3),
+        "volumeMounts": mounts,
+        "securityContext": security.container_security_context(),
+    }
+    if inputs.spec.get("resources"):
+        container["resources"] = inputs.spec["resources"]
+    return container
+
+
+def volumes(inputs: ServingInputs) -> list[dict[str, Any]]:
+    vols: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    for pkg in inputs.packages:
+        vols.append({"name": f"pkg-{safe_name(pkg.name)}", "emptyDir": {}})
+        source = _source_volume(pkg)
+        if source is not None:
+            vols.append(source)
+    if inputs.vision_config is not None:
+        cm = common.child_name(inputs.owner["metadata"]["name"], inputs.component)
+        vols.append({"name": "vision-config", "configMap": {"name": cm}})
+    return vols
+
+
+def packages_annotation(packages: tuple[ResolvedPackage, ...]) -> str:
+    """What the pods run, pinned: a new `latest` changes it, a pin never does."""
+    pinned = sorted(({"name": p.name, "version": p.version, "sha256": p.sha256}
+                     for p in packages), key=lambda p: p["name"])
+    return json.dumps(pinned, separators=(",", ":"), sort_keys=True)
+
+
+def pod_annotations(inputs: ServingInputs) -> dict[str, str]:
+    notes = {common.ANNOTATION_PACKAGES: packages_annotation(inputs.packages)}
+    if inputs.vision_config is not None:
+        notes[common.ANNOTATION_VISION_CONFIG] = common.stable_hash(inputs.vision_config)
+    if inputs.spec.get("restartedAt"):
+        notes[common.ANNOTATION_RESTARTED_AT] = str(inputs.spec["restartedAt"])
+    return notes
+
+
+def pod_template(inputs: ServingInputs) -> dict[str, Any]:
+    """The full template, stamped with a hash of itself so status can tell new pods from old."""
+    spec, owner_name = inputs.spec, inputs.owner["metadata"]["name"]
+    pod_spec: dict[str, Any] = {
+        "securityContext": security.pod_security_context(),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "initContainers": [fetch_container(p, inputs) for p in inputs.packages],
+        "containers": [server_container(inputs)],
+        "volumes": volumes(inputs),
+    }
+    for knob in ("nodeSelector", "tolerations", "affinity"):
+        if spec.get(knob):
+            pod_spec[knob] = spec[knob]
+    template = {"metadata": {"labels": common.labels(owner_name, inputs.component),
+                             "annotations": pod_annotations(inputs)},
+                "spec": pod_spec}
+    template["metadata"]["annotations"][common.ANNOTATION_TEMPLATE_HASH] = common.stable_hash(
+        template)
+    return template

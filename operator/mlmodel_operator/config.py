@@ -1,0 +1,105 @@
+"""Operator settings, read once from the environment into one frozen object.
+
+Every knob lives here so the Deployment manifest, the CLI and the tests agree
+on names and defaults; nothing else in the operator reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+DEFAULT_IMAGE = "ghcr.io/mlmodel-operator/mlmodel:0.1.0"
+
+
+class ConfigError(ValueError):
+    """A malformed environment variable; reported as one line by the CLI."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from exc
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean")
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in env.get(name, "").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """All operator settings. `from_env` is the only constructor production uses."""
+
+    image: str = DEFAULT_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    namespaces: tuple[str, ...] = ()  # empty: the whole cluster
+    peering: str | None = None  # None: standalone, no leader election
+    priority: int = 0
+    liveness_host: str = "0.0.0.0"
+    liveness_port: int = 8081  # 0 disables the endpoint
+    resync_seconds: float = 60.0
+    verify_urls: bool = True
+    verify_max_bytes: int = 64 << 20
+    verify_timeout: float = 10.0
+    fetch_max_bytes: int = 2 << 30
+    clock_offset_seconds: float = 0.0
+    clock_offset_file: str | None = None  # tests move time by rewriting this file
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Parse `MLMODEL_OPERATOR_*`; unset or empty variables keep the defaults."""
+        e = os.environ if env is None else env
+        p = "MLMODEL_OPERATOR_"
+        peering = e.get(p + "PEERING", "").strip()
+        return cls(
+            image=e.get(p + "IMAGE", "").strip() or DEFAULT_IMAGE,
+            image_pull_policy=e.get(p + "IMAGE_PULL_POLICY", "").strip() or "IfNotPresent",
+            namespaces=_list(e, p + "NAMESPACES"),
+            peering=None if peering in ("", "standalone") else peering,
+            priority=_int(e, p + "PRIORITY", 0),
+            liveness_port=_int(e, p + "LIVENESS_PORT", 8081),
+            resync_seconds=max(1.0, _float(e, p + "RESYNC_SECONDS", 60.0)),
+            verify_urls=_bool(e, p + "VERIFY_URLS", True),
+            verify_max_bytes=_int(e, p + "VERIFY_MAX_BYTES", 64 << 20),
+            verify_timeout=_float(e, p + "VERIFY_TIMEOUT", 10.0),
+            fetch_max_bytes=_int(e, p + "FETCH_MAX_BYTES", 2 << 30, minimum=1),
+            clock_offset_seconds=_float(e, p + "CLOCK_OFFSET", 0.0),
+            clock_offset_file=e.get(p + "CLOCK_OFFSET_FILE", "").strip() or None,
+            log_level=(e.get(p + "LOG_LEVEL", "").strip() or "INFO").upper(),
+        )
+
+    def with_overrides(self, **changes: object) -> Config:
+        """CLI flags win over the environment; `None` means 'flag not given'."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def liveness_endpoint(self) -> str | None:
+        if self.liveness_port == 0:
+            return None
+        return f"http://{self.liveness_host}:{self.liveness_port}/healthz"

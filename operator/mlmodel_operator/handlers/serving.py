@@ -1,0 +1,95 @@
+"""MLModelService and VisionService: one reconcile, two ways to plan it.
+
+Steps: decide the run state (auto-stop/restart) from the clock, plan the
+packages, apply the children, read back the Deployment and pods, compose
+status from that reality, and write it if it changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlmodel_operator import API_VERSION
+from mlmodel_operator.builders import common
+from mlmodel_operator.builders.children import (
+    build_configmap,
+    build_deployment,
+    build_service,
+    vision_config,
+)
+from mlmodel_operator.builders.pod import ServingInputs
+from mlmodel_operator.clock import format_time
+from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
+from mlmodel_operator.handlers.runtime import Runtime
+from mlmodel_operator.handlers.writer import write_status
+from mlmodel_operator.k8s.client import collection_path, object_path
+from mlmodel_operator.packages import Resolution, UnknownPackageError
+from mlmodel_operator.status import runstate, serving, workload
+
+
+def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> ServingInputs:
+    assert plan.effective is not None and plan.model_service is not None
+    return ServingInputs(
+        owner=owner, component=component, model_name=plan.model_service["metadata"]["name"],
+        attributes=plan.attributes, packages=plan.effective.packages, image=rt.config.image,
+        image_pull_policy=rt.config.image_pull_policy, fetch_max_bytes=rt.config.fetch_max_bytes,
+        vision_config=vision_config(owner) if component == "vision" else None)
+
+
+def _apply_workload(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan,
+                    replicas: int) -> tuple[str | None, Plan]:
+    """Apply ConfigMap (vision) and Deployment; returns the desired template hash."""
+    if plan.effective is None:
+        return None, plan
+    try:
+        deployment = build_deployment(_inputs(rt, owner, component, plan), replicas)
+    except UnknownPackageError as exc:
+        failed = Resolution(reason="UnknownPackage", message=str(exc))
+        return None, Plan(failed, None, plan.model_service, plan.extra)
+    if component == "vision":
+        rt.kube.apply(build_configmap(owner))
+    rt.kube.apply(deployment)
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    return annotations[common.ANNOTATION_TEMPLATE_HASH], plan
+
+
+def _read_workload(rt: Runtime, owner: dict[str, Any], component: str,
+                   ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
+    child = common.child_name(name, component)
+    deployment = rt.kube.get(object_path("apps/v1", "Deployment", namespace, child))
+    selector = ",".join(f"{k}={v}" for k, v in common.selector_labels(name, component).items())
+    pods = rt.kube.list(collection_path("v1", "Pod", namespace), selector)
+    return deployment, pods
+
+
+def _current_hash(deployment: dict[str, Any] | None) -> str:
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    return str(((template.get("metadata") or {}).get("annotations") or {})
+               .get(common.ANNOTATION_TEMPLATE_HASH, ""))
+
+
+def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None:
+    owner = rt.kube.get(object_path(API_VERSION, kind, namespace, name))
+    if owner is None or owner["metadata"].get("deletionTimestamp"):
+        return
+    component, now = common.COMPONENT_OF_KIND[kind], rt.clock()
+    spec, old = owner.get("spec") or {}, owner.get("status") or {}
+    # 1. Auto-stop and restart are decided first: they set the replica count.
+    run = runstate.decide(spec, old, now)
+    replicas = 0 if run.stopped else int(spec.get("replicas", 1))
+    # 2. Resolve packages and apply the children (a failed resolution keeps the last pins).
+    plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)
+    desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
+    rt.kube.apply(build_service(owner, component))
+    # 3. Status comes from what the API server reports, not from what was applied.
+    deployment, pods = _read_workload(rt, owner, component)
+    work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment),
+                           max(replicas, 1))
+    observed = serving.Observed(
+        generation=owner["metadata"].get("generation", 0), now=format_time(now), run=run,
+        resolution=plan.resolution, effective=plan.effective, workload=work,
+        has_deployment=deployment is not None, endpoint=common.endpoint(owner, component),
+        model_package=plan.model_package, extra=plan.extra)
+    extra_events = [("Normal", *run.event)] if run.event else []
+    write_status(rt, owner, old, serving.compose(observed, old), extra_events)

@@ -1,0 +1,34 @@
+"""Write status only when it changed, and announce transitions as Events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlmodel_operator.handlers.runtime import Runtime
+from mlmodel_operator.status.conditions import without_times
+from mlmodel_operator.status.events import transition_events
+
+
+def _comparable(status: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in status.items() if v is not None}
+    out["conditions"] = without_times(status.get("conditions") or [])
+    return out
+
+
+def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Timestamps alone never count as a change (they would make every reconcile write)."""
+    return _comparable({**old, **new}) != _comparable(old)
+
+
+def write_status(rt: Runtime, owner: dict[str, Any], old: dict[str, Any],
+                 new: dict[str, Any], extra_events: Sequence[tuple[str, str, str]] = ()) -> bool:
+    """Merge-patch `new` over `old` if it differs; post transition events. True if written."""
+    events = [*extra_events, *transition_events(old, {**old, **new})]
+    if not status_changed(old, new):
+        return False
+    if rt.kube.patch_status(owner, new) is None:
+        return False
+    for type_, reason, message in events:
+        rt.post(owner, type_, reason, message)
+    return True

@@ -1,0 +1,1 @@
+"""The only module that talks to the API server: reads, one apply helper, status patches."""

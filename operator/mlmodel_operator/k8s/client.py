@@ -1,0 +1,121 @@
+"""A small dict-in, dict-out client over the official `kubernetes` ApiClient.
+
+Builders produce plain manifests; converting them to generated model classes
+and back would only add ways to lose fields. Every call goes through
+`Kube.request`, which raises `kubernetes.client.ApiException` on non-2xx.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from mlmodel_operator import API_VERSION, FIELD_MANAGER
+
+_CORE = {"Service": "services", "ConfigMap": "configmaps", "Pod": "pods", "Event": "events"}
+_APPS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
+_CUSTOM = {"ModelPackage": "modelpackages", "MLModelService": "mlmodelservices",
+           "VisionService": "visionservices"}
+
+
+def collection_path(api_version: str, kind: str, namespace: str) -> str:
+    """`/api/v1/namespaces/ns/services` and friends, for the kinds the operator touches."""
+    ns = quote(namespace, safe="")
+    if api_version == "v1":
+        return f"/api/v1/namespaces/{ns}/{_CORE[kind]}"
+    if api_version == "apps/v1":
+        return f"/apis/apps/v1/namespaces/{ns}/{_APPS[kind]}"
+    if api_version == API_VERSION:
+        return f"/apis/{API_VERSION}/namespaces/{ns}/{_CUSTOM[kind]}"
+    raise ValueError(f"unsupported apiVersion/kind {api_version}/{kind}")
+
+
+def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
+    return f"{collection_path(api_version, kind, namespace)}/{quote(name, safe='')}"
+
+
+def is_not_found(exc: BaseException) -> bool:
+    return getattr(exc, "status", None) == 404
+
+
+def is_namespace_terminating(exc: BaseException) -> bool:
+    """Writes into a namespace being deleted are refused; there is nothing left to do."""
+    return getattr(exc, "status", None) == 403 and "NamespaceTerminating" in str(
+        getattr(exc, "body", "") or "")
+
+
+class Kube:
+    """Thin, synchronous; the operator calls it from kopf's worker threads."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api = api_client
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        """In-cluster service account, else KUBECONFIG / ~/.kube/config."""
+        from kubernetes import client, config
+
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            config.load_kube_config()
+        return cls(client.ApiClient())
+
+    def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
+                body: Any = None, content_type: str = "application/json") -> Any:
+        from kubernetes.client import ApiException
+
+        url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
+        resp = self.api.rest_client.request(method, url, headers=headers, body=body,
+                                            _request_timeout=30)
+        data = resp.read()
+        text = data.decode() if isinstance(data, bytes) else str(data or "")
+        if not 200 <= resp.status < 300:
+            raise ApiException.from_response(http_resp=resp, body=text, data=None)
+        return json.loads(text) if text else None
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        """The object, or None if it does not exist."""
+        from kubernetes.client import ApiException
+
+        try:
+            return self.request("GET", path)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
+        query = {"labelSelector": label_selector} if label_selector else None
+        return list((self.request("GET", path, query=query) or {}).get("items") or [])
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """THE write helper for children: server-side apply, our field manager, force.
+
+        Apply is idempotent (an unchanged manifest is a no-op that does not
+        bump resourceVersion), creates missing objects, and takes back fields
+        someone edited by hand, which is exactly drift repair.
+        """
+        meta = obj["metadata"]
+        path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        return self.request("PATCH", path, query=query, body=obj,
+                            content_type="application/apply-patch+yaml")
+
+    def patch_status(self, owner: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch the status subresource; the operator never writes `spec`."""
+        from kubernetes.client import ApiException
+
+        meta = owner["metadata"]
+        path = object_path(owner["apiVersion"], owner["kind"], meta["namespace"], meta["name"])
+        try:
+            return self.request("PATCH", path + "/status",
+                                body={"status": status},
+                                content_type="application/merge-patch+json")
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None  # deleted while we were reconciling
+            raise

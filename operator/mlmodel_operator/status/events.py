@@ -1,0 +1,43 @@
+"""Which Kubernetes Events a status transition deserves (pure).
+
+Events are posted on transitions only, never on every reconcile, so
+`kubectl describe` tells the story of a service instead of repeating it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NORMAL, WARNING = "Normal", "Warning"
+_WARNING_PHASES = frozenset({"Failed", "Degraded"})
+
+
+def _ready_message(status: dict[str, Any]) -> str:
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return str(ready.get("message", ""))
+
+
+def _versions(status: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["version"] for p in status.get("resolvedPackages") or []}
+
+
+def transition_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(type, reason, message) for every notable change from `old` to `new` status."""
+    events: list[tuple[str, str, str]] = []
+    before, after = _versions(old), _versions(new)
+    for name, version in sorted(after.items()):
+        if before.get(name) != version:
+            was = before.get(name, "none")
+            events.append((NORMAL, "PackageResolved", f"package {name}: {was} -> {version}"))
+    if old.get("autoStopDueTime") is None and new.get("autoStopDueTime"):
+        events.append((NORMAL, "AutoStopEnabled",
+                       f"Auto stop has been enabled. The service will stop at "
+                       f"{new['autoStopDueTime']}."))
+    if old.get("autoStopDueTime") and new.get("autoStopDueTime") is None and not new.get(
+            "stopTime"):
+        events.append((NORMAL, "AutoStopDisabled", "Auto stop has been disabled."))
+    phase = new.get("phase")
+    if phase and phase != old.get("phase"):
+        kind = WARNING if phase in _WARNING_PHASES else NORMAL
+        events.append((kind, phase, _ready_message(new) or f"phase is now {phase}"))
+    return events

@@ -1,0 +1,175 @@
+"""Config, CRD generation, verification, events, status writes, CLI errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlmodel_operator import verify
+from mlmodel_operator.config import Config, ConfigError
+from mlmodel_operator.crdgen.__main__ import render
+from mlmodel_operator.crdgen.kinds import all_crds
+from mlmodel_operator.handlers.runtime import Coalescer
+from mlmodel_operator.handlers.writer import status_changed
+from mlmodel_operator.status.events import transition_events
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_config_defaults_and_env() -> None:
+    assert Config.from_env({}) == Config()
+    cfg = Config.from_env({"MLMODEL_OPERATOR_IMAGE": "img:2",
+                           "MLMODEL_OPERATOR_NAMESPACES": "a, b,",
+                           "MLMODEL_OPERATOR_PEERING": "mlmodel",
+                           "MLMODEL_OPERATOR_LIVENESS_PORT": "9000",
+                           "MLMODEL_OPERATOR_VERIFY_URLS": "false"})
+    assert (cfg.image, cfg.namespaces, cfg.peering) == ("img:2", ("a", "b"), "mlmodel")
+    assert cfg.liveness_endpoint == "http://0.0.0.0:9000/healthz"
+    assert cfg.verify_urls is False
+    assert Config.from_env({"MLMODEL_OPERATOR_PEERING": "standalone"}).peering is None
+    assert Config.from_env({"MLMODEL_OPERATOR_LIVENESS_PORT": "0"}).liveness_endpoint is None
+
+
+@pytest.mark.parametrize("env", [{"MLMODEL_OPERATOR_LIVENESS_PORT": "x"},
+                                 {"MLMODEL_OPERATOR_VERIFY_URLS": "maybe"},
+                                 {"MLMODEL_OPERATOR_RESYNC_SECONDS": "soon"}])
+def test_config_errors_name_the_variable(env: dict) -> None:
+    with pytest.raises(ConfigError, match=next(iter(env))):
+        Config.from_env(env)
+
+
+def test_crd_files_are_up_to_date() -> None:
+    for name, crd in all_crds().items():
+        path = ROOT / "crds" / name
+        assert path.read_text() == render(crd), "regenerate: python -m mlmodel_operator.crdgen crds"
+
+
+def test_crds_have_status_columns_and_short_names() -> None:
+    for name in ("mlmodel.dev_mlmodelservices.yaml", "mlmodel.dev_visionservices.yaml"):
+        crd = yaml.safe_load((ROOT / "crds" / name).read_text())
+        version = crd["spec"]["versions"][0]
+        assert version["subresources"] == {"status": {}}
+        cols = [c["name"] for c in version["additionalPrinterColumns"]]
+        assert {"Phase", "Version", "Ready", "Age", "Stop Time"} <= set(cols)
+        assert crd["spec"]["names"]["shortNames"]
+
+
+def version(sha: str | None = None, **source: object) -> dict:
+    out: dict = {"version": "1", "source": source or {"configMap": {"name": "c", "key": "k"}}}
+    if sha:
+        out["sha256"] = sha
+    return out
+
+
+def test_configmap_bytes_are_verified() -> None:
+    data = b"model-bytes"
+    good = hashlib.sha256(data).hexdigest()
+    cm = {"binaryData": {"k": base64.b64encode(data).decode()}}
+    ok = verify.check_configmap(version(good), lambda name: cm)
+    assert (ok["verified"], ok["sha256"], ok["size"]) == ("True", good, len(data))
+    bad = verify.check_configmap(version("0" * 64), lambda name: cm)
+    assert (bad["verified"], bad["reason"]) == ("False", "ChecksumMismatch")
+    assert "expected " + "0" * 64 in bad["message"]
+    assert verify.check_configmap(version(), lambda name: None)["reason"] == "SourceNotFound"
+    assert verify.check_configmap(version(), lambda name: {"data": {}})["reason"] == \
+        "SourceNotFound"
+
+
+def test_unreachable_url_is_not_blocking() -> None:
+    entry = verify.check_url(version("a" * 64, url="http://127.0.0.1:9/m.tflite"), 100, 1.0)
+    assert entry["verified"] == "Unknown" and entry["reason"] == "Unreachable"
+
+
+def test_pvc_is_not_verifiable() -> None:
+    entry = verify.check_version(version(persistentVolumeClaim={"claimName": "c", "path": "p"}),
+                                 lambda n: None, verify_urls=True, max_bytes=1, timeout=1)
+    assert entry["reason"] == "NotVerifiable"
+
+
+def test_events_on_transitions_only() -> None:
+    old = {"phase": "Deploying", "resolvedPackages": [{"name": "f", "version": "1"}]}
+    new = {"phase": "Running", "resolvedPackages": [{"name": "f", "version": "2"}],
+           "autoStopDueTime": "2026-01-01T00:00:00Z"}
+    reasons = [e[1] for e in transition_events(old, new)]
+    assert reasons == ["PackageResolved", "AutoStopEnabled", "Running"]
+    assert transition_events(new, new) == []
+    degraded = transition_events(new, {**new, "phase": "Degraded"})
+    assert degraded[0][:2] == ("Warning", "Degraded")
+
+
+def test_status_changed_ignores_timestamps() -> None:
+    old = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True",
+                                               "lastTransitionTime": "T0"}]}
+    same = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True",
+                                                "lastTransitionTime": "T1"}]}
+    assert not status_changed(old, same)
+    assert status_changed(old, {**same, "phase": "Stopped"})
+    assert status_changed({**old, "stopTime": "T"}, {**same, "stopTime": None})
+
+
+def test_coalescer_serialises_and_drops_redundant_triggers() -> None:
+    coalescer, started, calls = Coalescer(), threading.Event(), []
+
+    def slow() -> None:
+        started.set()
+        calls.append(1)
+        time.sleep(0.2)
+
+    first = threading.Thread(target=coalescer.run, args=(("k",), slow))
+    first.start()
+    started.wait()
+    queued = [threading.Thread(target=coalescer.run, args=(("k",), slow)) for _ in range(5)]
+    for t in queued:
+        t.start()
+    for t in [first, *queued]:
+        t.join()
+    assert len(calls) == 2  # the running one plus exactly one queued behind it
+
+
+def test_operator_cli_reports_config_errors(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from mlmodel_operator.cli import main
+
+    monkeypatch.setenv("MLMODEL_OPERATOR_LIVENESS_PORT", "nope")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mlmodel operator: error:") and err.count("\n") == 1
+
+
+@pytest.fixture()
+def www(tmp_path: Path):  # type: ignore[no-untyped-def]
+    import http.server
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
+            super().__init__(*a, directory=str(tmp_path), **kw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_url_is_downloaded_and_verified(www) -> None:  # type: ignore[no-untyped-def]
+    root, base = www
+    (root / "m.tflite").write_bytes(b"model")
+    good = hashlib.sha256(b"model").hexdigest()
+    ok = verify.check_url(version(good, url=f"{base}/m.tflite"), 100, 2.0)
+    assert (ok["verified"], ok["size"]) == ("True", 5)
+    bad = verify.check_url(version("0" * 64, url=f"{base}/m.tflite"), 100, 2.0)
+    assert bad["reason"] == "ChecksumMismatch"
+    big = verify.check_url(version(good, url=f"{base}/m.tflite"), 3, 2.0)
+    assert (big["verified"], big["reason"]) == ("Unknown", "TooLargeToVerify")
+    missing = verify.check_url(version(good, url=f"{base}/nope.tflite"), 100, 2.0)
+    assert (missing["verified"], missing["reason"]) == ("False", "Unreachable")
+    assert verify.reusable(ok, version(good, url=f"{base}/m.tflite"))
+    assert not verify.reusable(ok, version(good, url=f"{base}/other.tflite"))

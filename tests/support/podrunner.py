@@ -86,7 +86,10 @@ def command_line(container: dict[str, Any], pairs: list[tuple[str, str]]) -> lis
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
-    return {**os.environ, **{e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "value" in e}}
+    return {
+        **os.environ,
+        **{e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "value" in e},
+    }
 
 
 def run_init_containers(pod: dict[str, Any], volumes: dict[str, Path], scratch: Path) -> dict[str, str]:
@@ -94,8 +97,9 @@ def run_init_containers(pod: dict[str, Any], volumes: dict[str, Path], scratch: 
     messages = {}
     for container in pod.get("initContainers", []):
         pairs = _path_map(container, volumes, scratch)
-        result = subprocess.run(command_line(container, pairs), env=_env(container), capture_output=True,
-                                text=True, timeout=120)
+        result = subprocess.run(
+            command_line(container, pairs), env=_env(container), capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, f"init container {container['name']} failed: {result.stderr}"
         log = scratch / f"{container['name']}.termination-log"
         messages[container["name"]] = log.read_text() if log.exists() else ""
@@ -120,7 +124,9 @@ def start_main_container(pod: dict[str, Any], volumes: dict[str, Path], scratch:
     return f"http://127.0.0.1:{port}", (process, container)
 
 
-def wait_for_probe(url: str, process: subprocess.Popen[str], probe: dict[str, Any], timeout: float = 60) -> None:
+def wait_for_probe(
+    url: str, process: subprocess.Popen[str], probe: dict[str, Any], timeout: float = 60
+) -> None:
     """Poll the container's own readiness probe path until it answers 200."""
     path = probe["httpGet"]["path"]
     deadline = time.monotonic() + timeout

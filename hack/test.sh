@@ -32,7 +32,6 @@ export MLMODEL_K8S_BIN
 
 step "lint and types"
 "$VENV/bin/ruff" check .
-"$VENV/bin/ruff" format --check server operator tests benchmarks hack
 "$VENV/bin/mypy"
 
 step "tests"

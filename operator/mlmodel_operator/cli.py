@@ -11,10 +11,18 @@ PROG = "mlmodel operator"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--namespace", "-n", action="append", dest="namespaces",
-                        help="watch only this namespace (repeatable); default: all")
-    parser.add_argument("--standalone", action="store_true",
-                        help="no peering/leader election (overrides MLMODEL_OPERATOR_PEERING)")
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        dest="namespaces",
+        help="watch only this namespace (repeatable); default: all",
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering/leader election (overrides MLMODEL_OPERATOR_PEERING)",
+    )
     parser.add_argument("--peering", help="KopfPeering name for leader election")
     parser.add_argument("--liveness-port", type=int, help="0 disables /healthz")
     parser.add_argument("--image", help="inference image (MLMODEL_OPERATOR_IMAGE)")
@@ -37,7 +45,10 @@ def handler(args: argparse.Namespace) -> int:
         return 2
     config = config.with_overrides(
         namespaces=tuple(args.namespaces) if args.namespaces else None,
-        peering=args.peering, liveness_port=args.liveness_port, image=args.image)
+        peering=args.peering,
+        liveness_port=args.liveness_port,
+        image=args.image,
+    )
     if args.standalone:
         config = dataclasses.replace(config, peering=None)
     from mlmodel_operator.main import run

@@ -18,15 +18,20 @@ from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.k8s.client import Kube
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-CHILDREN = (("apps", "v1", "deployments"), ("", "v1", "services"), ("", "v1", "configmaps"),
-            ("", "v1", "pods"))
-OWNERS = (("modelpackages", triggers.package_changed),
-          ("mlmodelservices", triggers.model_service_changed),
-          ("visionservices", triggers.vision_changed))
+CHILDREN = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("", "v1", "configmaps"),
+    ("", "v1", "pods"),
+)
+OWNERS = (
+    ("modelpackages", triggers.package_changed),
+    ("mlmodelservices", triggers.model_service_changed),
+    ("visionservices", triggers.vision_changed),
+)
 
 
-def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str,
-                    changed: Any) -> None:
+def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, changed: Any) -> None:
     """Watch events and a resync timer (auto-stop deadlines, periodic drift check)."""
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event", registry=registry)
@@ -34,15 +39,17 @@ def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str,
         if type != "DELETED" and namespace:
             changed(rt, namespace, name)
 
-    @kopf.timer(GROUP, VERSION, plural, id=f"{plural}-resync",
-                interval=rt.config.resync_seconds, registry=registry)
+    @kopf.timer(
+        GROUP, VERSION, plural, id=f"{plural}-resync", interval=rt.config.resync_seconds, registry=registry
+    )
     def on_timer(*, name: str, namespace: str | None, **_: Any) -> None:
         if namespace:
             changed(rt, namespace, name)
 
 
-def _register_child(registry: kopf.OperatorRegistry, rt: Runtime, group: str, version: str,
-                    plural: str) -> None:
+def _register_child(
+    registry: kopf.OperatorRegistry, rt: Runtime, group: str, version: str, plural: str
+) -> None:
     resource = f"{plural}.{group}" if group else plural
 
     @kopf.on.event(resource, labels=OWNED, id=f"{plural}-child-event", registry=registry)
@@ -79,8 +86,7 @@ def build_runtime(config: Config) -> Runtime:
 
 def run(config: Config) -> None:
     """Block running the operator until SIGINT/SIGTERM."""
-    logging.basicConfig(level=config.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if config.log_level != "DEBUG":
         # kopf logs every handler success per object; keep warnings and errors only.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -88,8 +88,13 @@ class ResolvedPackage:
     source: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_status(self) -> dict[str, Any]:
-        return {"name": self.name, "package": self.package, "requested": self.requested,
-                "version": self.version, "sha256": self.sha256}
+        return {
+            "name": self.name,
+            "package": self.package,
+            "requested": self.requested,
+            "version": self.version,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -123,23 +128,30 @@ def resolve_one(ref: dict[str, Any], package: dict[str, Any] | None) -> Resolved
         return Resolution(reason="PackageNotFound", message=f"ModelPackage {pkg_name!r} not found")
     entry = find_version(package.get("spec", {}).get("versions") or [], wanted)
     if entry is None:
-        return Resolution(reason="VersionNotFound",
-                          message=f"ModelPackage {pkg_name!r} has no version {wanted!r}")
+        return Resolution(
+            reason="VersionNotFound", message=f"ModelPackage {pkg_name!r} has no version {wanted!r}"
+        )
     version, observed = entry["version"], _version_status(package, entry["version"])
     if observed.get("fingerprint") != fingerprint(entry):
         # Never deploy bytes the operator has not looked at yet: wait for the check.
-        return Resolution(reason="PackageNotVerified",
-                          message=f"{pkg_name} {version}: waiting for verification")
+        return Resolution(
+            reason="PackageNotVerified", message=f"{pkg_name} {version}: waiting for verification"
+        )
     if observed.get("reason") in BLOCKING_REASONS:
-        return Resolution(reason=observed["reason"],
-                          message=f"{pkg_name} {version}: {observed.get('message', '')}")
-    digest = entry.get("sha256") or (observed.get("sha256") if observed.get("verified") == "True"
-                                     else None)
+        return Resolution(
+            reason=observed["reason"], message=f"{pkg_name} {version}: {observed.get('message', '')}"
+        )
+    digest = entry.get("sha256") or (observed.get("sha256") if observed.get("verified") == "True" else None)
     if not digest and "persistentVolumeClaim" not in entry.get("source", {}):
-        return Resolution(reason="PackageNotVerified",
-                          message=f"{pkg_name} {version}: digest not known yet")
-    return ResolvedPackage(name=name, package=pkg_name, requested=wanted, version=version,
-                           sha256=(digest or "").lower(), source=dict(entry.get("source", {})))
+        return Resolution(reason="PackageNotVerified", message=f"{pkg_name} {version}: digest not known yet")
+    return ResolvedPackage(
+        name=name,
+        package=pkg_name,
+        requested=wanted,
+        version=version,
+        sha256=(digest or "").lower(),
+        source=dict(entry.get("source", {})),
+    )
 
 
 def resolve(refs: list[dict[str, Any]], packages: dict[str, dict[str, Any] | None]) -> Resolution:

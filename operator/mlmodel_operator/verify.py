@@ -20,12 +20,22 @@ from mlmodel_operator.packages import fingerprint, source_type
 ConfigMapReader = Callable[[str], dict[str, Any] | None]
 
 
-def entry(version: dict[str, Any], verified: str, reason: str, message: str,
-          sha256: str | None = None, size: int | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"version": version["version"],
-                           "sourceType": source_type(version.get("source", {})),
-                           "verified": verified, "reason": reason, "message": message,
-                           "fingerprint": fingerprint(version)}
+def entry(
+    version: dict[str, Any],
+    verified: str,
+    reason: str,
+    message: str,
+    sha256: str | None = None,
+    size: int | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "version": version["version"],
+        "sourceType": source_type(version.get("source", {})),
+        "verified": verified,
+        "reason": reason,
+        "message": message,
+        "fingerprint": fingerprint(version),
+    }
     if sha256:
         out["sha256"] = sha256
     if size is not None:
@@ -37,10 +47,22 @@ def check_bytes(version: dict[str, Any], data: bytes) -> dict[str, Any]:
     """Compare bytes with the declared digest (or record the digest if none was declared)."""
     digest, expected = hashlib.sha256(data).hexdigest(), (version.get("sha256") or "").lower()
     if expected and digest != expected:
-        return entry(version, "False", "ChecksumMismatch",
-                     f"sha256 mismatch: expected {expected}, got {digest}", digest, len(data))
-    return entry(version, "True", "Verified", "checksum verified" if expected
-                 else "digest computed from the source", digest, len(data))
+        return entry(
+            version,
+            "False",
+            "ChecksumMismatch",
+            f"sha256 mismatch: expected {expected}, got {digest}",
+            digest,
+            len(data),
+        )
+    return entry(
+        version,
+        "True",
+        "Verified",
+        "checksum verified" if expected else "digest computed from the source",
+        digest,
+        len(data),
+    )
 
 
 def check_configmap(version: dict[str, Any], read: ConfigMapReader) -> dict[str, Any]:
@@ -53,8 +75,9 @@ def check_configmap(version: dict[str, Any], read: ConfigMapReader) -> dict[str,
     elif ref["key"] in (cm.get("data") or {}):
         data = cm["data"][ref["key"]].encode()
     else:
-        return entry(version, "False", "SourceNotFound",
-                     f"ConfigMap {ref['name']!r} has no key {ref['key']!r}")
+        return entry(
+            version, "False", "SourceNotFound", f"ConfigMap {ref['name']!r} has no key {ref['key']!r}"
+        )
     return check_bytes(version, data)
 
 
@@ -70,8 +93,13 @@ def check_url(version: dict[str, Any], max_bytes: int, timeout: float) -> dict[s
         with _open(url, "HEAD", timeout) as resp:
             size = int(resp.headers.get("Content-Length") or -1)
         if size > max_bytes:
-            return entry(version, "Unknown", "TooLargeToVerify",
-                         f"{size} bytes; the init container verifies it", size=size)
+            return entry(
+                version,
+                "Unknown",
+                "TooLargeToVerify",
+                f"{size} bytes; the init container verifies it",
+                size=size,
+            )
         with _open(url, "GET", timeout) as resp:
             data = resp.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:
@@ -83,20 +111,30 @@ def check_url(version: dict[str, Any], max_bytes: int, timeout: float) -> dict[s
     return check_bytes(version, data)
 
 
-def check_version(version: dict[str, Any], read_configmap: ConfigMapReader, *,
-                  verify_urls: bool, max_bytes: int, timeout: float) -> dict[str, Any]:
+def check_version(
+    version: dict[str, Any],
+    read_configmap: ConfigMapReader,
+    *,
+    verify_urls: bool,
+    max_bytes: int,
+    timeout: float,
+) -> dict[str, Any]:
     kind = source_type(version.get("source", {}))
     if kind == "configMap":
         return check_configmap(version, read_configmap)
     if kind == "url" and verify_urls:
         return check_url(version, max_bytes, timeout)
     why = "URL verification is disabled" if kind == "url" else "PVC contents are not readable"
-    return entry(version, "Unknown", "NotVerifiable", f"{why}; the init container verifies it",
-                 version.get("sha256"))
+    return entry(
+        version, "Unknown", "NotVerifiable", f"{why}; the init container verifies it", version.get("sha256")
+    )
 
 
 def reusable(previous: dict[str, Any] | None, version: dict[str, Any]) -> bool:
     """URL results are kept while the source is unchanged; ConfigMaps are cheap to re-read."""
-    return (previous is not None and previous.get("fingerprint") == fingerprint(version)
-            and previous.get("sourceType") == "url"
-            and previous.get("reason") in ("Verified", "ChecksumMismatch", "TooLargeToVerify"))
+    return (
+        previous is not None
+        and previous.get("fingerprint") == fingerprint(version)
+        and previous.get("sourceType") == "url"
+        and previous.get("reason") in ("Verified", "ChecksumMismatch", "TooLargeToVerify")
+    )

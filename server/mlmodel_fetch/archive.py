@@ -49,16 +49,12 @@ class _Budget:
     def expect(self, n: int, name: str) -> None:
         """Refuse early when a header already announces too much."""
         if self.used + n > self.max_bytes:
-            raise FetchError(
-                f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})"
-            )
+            raise FetchError(f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})")
 
     def take(self, n: int, name: str) -> None:
         self.used += n
         if self.used > self.max_bytes:
-            raise FetchError(
-                f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})"
-            )
+            raise FetchError(f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})")
 
 
 def _copy_capped(src: IO[bytes], target: Path, budget: _Budget, name: str) -> None:

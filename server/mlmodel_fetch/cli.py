@@ -40,9 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `fetch` subcommand to the top-level `mlmodel` parser."""
-    parser = subparsers.add_parser(
-        "fetch", help="fetch and verify one model package (init container)"
-    )
+    parser = subparsers.add_parser("fetch", help="fetch and verify one model package (init container)")
     add_arguments(parser)
 
 
@@ -65,8 +63,14 @@ def handler(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: --sha256 is required with --url", file=sys.stderr)
         return 2
     try:
-        done = fetch(url=args.url, file=args.file, sha256=args.sha256, dest=args.dest,
-                     max_bytes=args.max_bytes, timeout=args.timeout)
+        done = fetch(
+            url=args.url,
+            file=args.file,
+            sha256=args.sha256,
+            dest=args.dest,
+            max_bytes=args.max_bytes,
+            timeout=args.timeout,
+        )
     except FetchError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         _write(args.summary_to, json.dumps({"error": str(exc)[:3500]}))

@@ -119,3 +119,7 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterato
     except ApiException as exc:
         if exc.status != 404:
             raise
+
+
+# The operator fixtures live in their own module; re-exported so tests can just ask for them.
+from operator_fixtures import mlmodel_crds, mlmodel_operator  # noqa: E402, F401

@@ -59,8 +59,7 @@ class OperatorProcess:
 def install_crds(cluster: LocalCluster) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
     for crd in ("modelpackages", "mlmodelservices", "visionservices"):
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                        f"crd/{crd}.mlmodel.dev")
+        cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}.mlmodel.dev")
 
 
 @pytest.fixture(scope="session")
@@ -70,29 +69,38 @@ def mlmodel_crds(local_cluster: LocalCluster) -> LocalCluster:
 
 
 @pytest.fixture(scope="session")
-def mlmodel_operator(mlmodel_crds: LocalCluster,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def mlmodel_operator(
+    mlmodel_crds: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     """One operator for the session, watching all namespaces, resyncing every 2 s."""
     work = tmp_path_factory.mktemp("operator")
     clock_file, log = work / "clock-offset", work / "operator.log"
     clock_file.write_text("0")
     (port,) = free_ports(1)
-    env = {**os.environ,
-           "KUBECONFIG": str(mlmodel_crds.kubeconfig),
-           "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO / "server"),
-                                          os.environ.get("PYTHONPATH", "")]),
-           "MLMODEL_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
-           "MLMODEL_OPERATOR_CLOCK_OFFSET_FILE": str(clock_file),
-           "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
-           "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
-           "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(mlmodel_crds.kubeconfig),
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO / "operator"), str(REPO / "server"), os.environ.get("PYTHONPATH", "")]
+        ),
+        "MLMODEL_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
+        "MLMODEL_OPERATOR_CLOCK_OFFSET_FILE": str(clock_file),
+        "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
+        "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
+        "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",
+    }
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "mlmodel_operator", "--standalone"],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlmodel_operator", "--standalone"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     handle = OperatorProcess(proc, log, clock_file, f"http://127.0.0.1:{port}/healthz")
     try:
-        wait_until(handle.healthy, what="the operator's liveness endpoint", timeout=60,
-                   check=handle.check_alive)
+        wait_until(
+            handle.healthy, what="the operator's liveness endpoint", timeout=60, check=handle.check_alive
+        )
         yield handle
     finally:
         proc.terminate()
@@ -117,8 +125,7 @@ class Objects:
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         body = {**obj, "metadata": {**obj["metadata"], "namespace": self.ns}}
-        return self.kube.request("POST", collection_path(obj["apiVersion"], obj["kind"], self.ns),
-                                 body=body)  # type: ignore[no-any-return]
+        return self.kube.request("POST", collection_path(obj["apiVersion"], obj["kind"], self.ns), body=body)  # type: ignore[no-any-return]
 
     def get(self, kind: str, name: str, api: str = API) -> dict[str, Any] | None:
         return self.kube.get(object_path(api, kind, self.ns, name))
@@ -126,11 +133,16 @@ class Objects:
     def list(self, kind: str, api: str = "v1", selector: str | None = None) -> list[dict]:
         return self.kube.list(collection_path(api, kind, self.ns), selector)
 
-    def patch(self, kind: str, name: str, body: dict[str, Any], api: str = API,
-              subresource: str = "") -> dict[str, Any]:
+    def patch(
+        self, kind: str, name: str, body: dict[str, Any], api: str = API, subresource: str = ""
+    ) -> dict[str, Any]:
         path = object_path(api, kind, self.ns, name) + subresource
-        return self.kube.request("PATCH", path, body=body,  # type: ignore[no-any-return]
-                                 content_type="application/merge-patch+json")
+        return self.kube.request(
+            "PATCH",
+            path,
+            body=body,  # type: ignore[no-any-return]
+            content_type="application/merge-patch+json",
+        )
 
     def delete(self, kind: str, name: str, api: str = API) -> None:
         self.kube.request("DELETE", object_path(api, kind, self.ns, name))
@@ -147,9 +159,11 @@ class Objects:
         return next((c for c in conds if c.get("type") == type_), {})
 
     def wait_phase(self, kind: str, name: str, phase: str, timeout: float = TIMEOUT) -> dict:
-        return self.wait(lambda: (s := self.status(kind, name)).get("phase") == phase and s,
-                         f"{kind}/{name} phase {phase} (now {self.status(kind, name)})",
-                         timeout)
+        return self.wait(
+            lambda: (s := self.status(kind, name)).get("phase") == phase and s,
+            f"{kind}/{name} phase {phase} (now {self.status(kind, name)})",
+            timeout,
+        )
 
     def events(self, name: str) -> list[dict[str, Any]]:
         return [e for e in self.list("Event") if e["involvedObject"]["name"] == name]

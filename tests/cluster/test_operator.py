@@ -15,12 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from operator_fixtures import (  # noqa: F401  (fixtures)
-    Objects,
-    OperatorProcess,
-    mlmodel_crds,
-    mlmodel_operator,
-)
+from operator_fixtures import Objects, OperatorProcess
 
 from mlmodel_operator.clock import format_time, parse_time
 
@@ -34,38 +29,53 @@ def sha(data: bytes) -> str:
 
 
 @pytest.fixture
-def objs(kube: Any, namespace: str, mlmodel_operator: OperatorProcess) -> Iterator[Objects]:  # noqa: F811
+def objs(kube: Any, namespace: str, mlmodel_operator: OperatorProcess) -> Iterator[Objects]:
     yield Objects(kube, namespace, mlmodel_operator)
     mlmodel_operator.reset_clock()
 
 
 def model_configmap(name: str, data: bytes) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-            "binaryData": {"model.tflite": base64.b64encode(data).decode()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "binaryData": {"model.tflite": base64.b64encode(data).decode()},
+    }
 
 
 def cm_version(version: str, cm: str, **extra: Any) -> dict[str, Any]:
-    return {"version": version, "source": {"configMap": {"name": cm, "key": "model.tflite"}},
-            **extra}
+    return {"version": version, "source": {"configMap": {"name": cm, "key": "model.tflite"}}, **extra}
 
 
 def package(name: str, *versions: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "mlmodel.dev/v1alpha1", "kind": "ModelPackage",
-            "metadata": {"name": name}, "spec": {"versions": list(versions)}}
+    return {
+        "apiVersion": "mlmodel.dev/v1alpha1",
+        "kind": "ModelPackage",
+        "metadata": {"name": name},
+        "spec": {"versions": list(versions)},
+    }
 
 
 def mlmodel(name: str, pkg: str = "fruit", version: str = "latest", **spec: Any) -> dict:
-    return {"apiVersion": "mlmodel.dev/v1alpha1", "kind": "MLModelService",
-            "metadata": {"name": name},
-            "spec": {"attributes": {"model_path": "${packages.fruit_classifier}/model.tflite",
-                                    "num_threads": 1},
-                     "packages": [{"name": "fruit_classifier", "package": pkg,
-                                   "version": version}], **spec}}
+    return {
+        "apiVersion": "mlmodel.dev/v1alpha1",
+        "kind": "MLModelService",
+        "metadata": {"name": name},
+        "spec": {
+            "attributes": {"model_path": "${packages.fruit_classifier}/model.tflite", "num_threads": 1},
+            "packages": [{"name": "fruit_classifier", "package": pkg, "version": version}],
+            **spec,
+        },
+    }
 
 
 def vision(name: str, model: str, **attrs: Any) -> dict[str, Any]:
-    return {"apiVersion": "mlmodel.dev/v1alpha1", "kind": "VisionService",
-            "metadata": {"name": name}, "spec": {"mlmodelName": model, "attributes": attrs}}
+    return {
+        "apiVersion": "mlmodel.dev/v1alpha1",
+        "kind": "VisionService",
+        "metadata": {"name": name},
+        "spec": {"mlmodelName": model, "attributes": attrs},
+    }
 
 
 def deployment(objs: Objects, name: str) -> dict[str, Any]:
@@ -84,13 +94,12 @@ def setup_fruit(objs: Objects, *services: dict[str, Any]) -> None:
         objs.create(service)
 
 
-def test_liveness_endpoint(mlmodel_operator: OperatorProcess) -> None:  # noqa: F811
+def test_liveness_endpoint(mlmodel_operator: OperatorProcess) -> None:
     assert mlmodel_operator.healthy()
 
 
 def test_children_owner_references_and_ready(objs: Objects) -> None:
-    setup_fruit(objs, mlmodel("fruit"), vision("fruitvis", "fruit",
-                                                default_minimum_confidence=0.4))
+    setup_fruit(objs, mlmodel("fruit"), vision("fruitvis", "fruit", default_minimum_confidence=0.4))
     status = objs.wait_phase("MLModelService", "fruit", "Running")
     assert objs.condition("MLModelService", "fruit", "Ready")["status"] == "True"
     assert status["endpoint"] == f"http://fruit-mlmodel.{objs.ns}.svc:8080"
@@ -99,11 +108,12 @@ def test_children_owner_references_and_ready(objs: Objects) -> None:
     assert objs.condition("ModelPackage", "fruit", "Verified")["status"] == "True"
     objs.wait_phase("VisionService", "fruitvis", "Running")
     for kind, name, owner_kind, owner in (
-            ("Deployment", "fruit-mlmodel", "MLModelService", "fruit"),
-            ("Service", "fruit-mlmodel", "MLModelService", "fruit"),
-            ("Deployment", "fruitvis-vision", "VisionService", "fruitvis"),
-            ("Service", "fruitvis-vision", "VisionService", "fruitvis"),
-            ("ConfigMap", "fruitvis-vision", "VisionService", "fruitvis")):
+        ("Deployment", "fruit-mlmodel", "MLModelService", "fruit"),
+        ("Service", "fruit-mlmodel", "MLModelService", "fruit"),
+        ("Deployment", "fruitvis-vision", "VisionService", "fruitvis"),
+        ("Service", "fruitvis-vision", "VisionService", "fruitvis"),
+        ("ConfigMap", "fruitvis-vision", "VisionService", "fruitvis"),
+    ):
         child = objs.get(kind, name, api="apps/v1" if kind == "Deployment" else "v1")
         assert child is not None, f"{kind}/{name} missing"
         ref = child["metadata"]["ownerReferences"][0]
@@ -119,8 +129,10 @@ def test_children_owner_references_and_ready(objs: Objects) -> None:
 
 def test_vision_waits_for_its_mlmodel_service(objs: Objects) -> None:
     objs.create(vision("lonely", "missing"))
-    objs.wait(lambda: objs.condition("VisionService", "lonely", "Ready").get("reason")
-              == "MLModelServiceNotFound", "Ready=False MLModelServiceNotFound")
+    objs.wait(
+        lambda: objs.condition("VisionService", "lonely", "Ready").get("reason") == "MLModelServiceNotFound",
+        "Ready=False MLModelServiceNotFound",
+    )
     assert objs.status("VisionService", "lonely")["phase"] == "Pending"
     setup_fruit(objs, mlmodel("missing"))
     objs.wait_phase("VisionService", "lonely", "Running")
@@ -146,8 +158,7 @@ def test_checksum_mismatch_is_never_deployed(objs: Objects) -> None:
     objs.wait_phase("MLModelService", "fruit", "Running")
     objs.create(model_configmap("fruit-v2", MODEL_V2))
     bad = cm_version("2", "fruit-v2", sha256=sha(b"something else"))
-    objs.patch("ModelPackage", "fruit", {"spec": {"versions": [cm_version("1", "fruit-v1"),
-                                                               bad]}})
+    objs.patch("ModelPackage", "fruit", {"spec": {"versions": [cm_version("1", "fruit-v1"), bad]}})
     status = objs.wait_phase("MLModelService", "fruit", "Degraded")
     ready = objs.condition("MLModelService", "fruit", "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "ChecksumMismatch")
@@ -159,23 +170,35 @@ def test_checksum_mismatch_is_never_deployed(objs: Objects) -> None:
 
 
 def new_pods(objs: Objects, name: str) -> list[dict[str, Any]]:
-    template_hash = deployment(objs, f"{name}-mlmodel")["spec"]["template"]["metadata"][
-        "annotations"]["mlmodel.dev/template-hash"]
+    template_hash = deployment(objs, f"{name}-mlmodel")["spec"]["template"]["metadata"]["annotations"][
+        "mlmodel.dev/template-hash"
+    ]
     pods = objs.list("Pod", selector=f"app.kubernetes.io/instance={name}")
-    return [p for p in pods if p["metadata"]["annotations"]["mlmodel.dev/template-hash"]
-            == template_hash]
+    return [p for p in pods if p["metadata"]["annotations"]["mlmodel.dev/template-hash"] == template_hash]
 
 
 def fail_init(objs: Objects, pod: dict[str, Any], message: str) -> None:
     """What the kubelet reports when `mlmodel fetch` exits 1."""
-    status = {"initContainerStatuses": [{
-        "name": "fetch-fruit-classifier", "image": "registry.invalid/mlmodel:test",
-        "imageID": "", "ready": False, "restartCount": 3,
-        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
-        "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
-                                     "message": json.dumps({"error": message})}}}]}
-    objs.patch("Pod", pod["metadata"]["name"], {"status": status}, api="v1",
-               subresource="/status")
+    status = {
+        "initContainerStatuses": [
+            {
+                "name": "fetch-fruit-classifier",
+                "image": "registry.invalid/mlmodel:test",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                "lastState": {
+                    "terminated": {
+                        "exitCode": 1,
+                        "reason": "Error",
+                        "message": json.dumps({"error": message}),
+                    }
+                },
+            }
+        ]
+    }
+    objs.patch("Pod", pod["metadata"]["name"], {"status": status}, api="v1", subresource="/status")
 
 
 def test_failed_rollout_keeps_old_pods_and_reports_degraded(objs: Objects) -> None:
@@ -188,8 +211,10 @@ def test_failed_rollout_keeps_old_pods_and_reports_degraded(objs: Objects) -> No
     assert objs.condition("MLModelService", "fruit", "Ready")["reason"] == "Unschedulable"
     new = objs.wait(lambda: new_pods(objs, "fruit"), "the new pod")
     fail_init(objs, new[0], "sha256 mismatch for https://x/m.tflite: expected aaa, got bbb")
-    objs.wait(lambda: objs.condition("MLModelService", "fruit", "Ready").get("reason")
-              == "InitContainerFailed", "Ready reason InitContainerFailed")
+    objs.wait(
+        lambda: objs.condition("MLModelService", "fruit", "Ready").get("reason") == "InitContainerFailed",
+        "Ready reason InitContainerFailed",
+    )
     assert "sha256 mismatch" in objs.condition("MLModelService", "fruit", "Progressing")["message"]
     assert objs.status("MLModelService", "fruit")["phase"] == "Degraded"
     assert objs.condition("MLModelService", "fruit", "Available")["status"] == "True"
@@ -202,22 +227,34 @@ def test_tensor_summary_from_init_container(objs: Objects) -> None:
     setup_fruit(objs, mlmodel("fruit"))
     objs.wait_phase("MLModelService", "fruit", "Running")
     pod = new_pods(objs, "fruit")[0]
-    summary = {"sha256": sha(MODEL_V1), "size": len(MODEL_V1), "model": "model.tflite",
-               "inputs": [{"name": "image", "dtype": "uint8", "shape": [1, 224, 224, 3]}],
-               "outputs": [{"name": "probability", "dtype": "float32", "shape": [1, 3]}]}
-    init = {"initContainerStatuses": [{
-        "name": "fetch-fruit-classifier", "image": "x", "imageID": "", "ready": True,
-        "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                                    "message": json.dumps(summary)}}}]}
+    summary = {
+        "sha256": sha(MODEL_V1),
+        "size": len(MODEL_V1),
+        "model": "model.tflite",
+        "inputs": [{"name": "image", "dtype": "uint8", "shape": [1, 224, 224, 3]}],
+        "outputs": [{"name": "probability", "dtype": "float32", "shape": [1, 3]}],
+    }
+    init = {
+        "initContainerStatuses": [
+            {
+                "name": "fetch-fruit-classifier",
+                "image": "x",
+                "imageID": "",
+                "ready": True,
+                "restartCount": 0,
+                "state": {
+                    "terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps(summary)}
+                },
+            }
+        ]
+    }
     objs.patch("Pod", pod["metadata"]["name"], {"status": init}, api="v1", subresource="/status")
-    model = objs.wait(lambda: objs.status("MLModelService", "fruit").get("model"),
-                      "status.model")
+    model = objs.wait(lambda: objs.status("MLModelService", "fruit").get("model"), "status.model")
     assert model["package"] == "fruit_classifier"
     assert model["inputs"][0] == {"name": "image", "dtype": "uint8", "shape": [1, 224, 224, 3]}
 
 
-def test_auto_stop_and_declarative_restart(objs: Objects,
-                                           mlmodel_operator: OperatorProcess) -> None:  # noqa: F811
+def test_auto_stop_and_declarative_restart(objs: Objects, mlmodel_operator: OperatorProcess) -> None:
     setup_fruit(objs, mlmodel("fruit", autoStop="1m"))
     status = objs.wait_phase("MLModelService", "fruit", "Running")
     assert status["autoStopDueTime"]
@@ -256,13 +293,29 @@ def test_drift_is_repaired(objs: Objects) -> None:
     objs.wait_phase("MLModelService", "fruit", "Running")
     svc_uid = objs.get("Service", "fruit-mlmodel", api="v1")["metadata"]["uid"]
     objs.delete("Service", "fruit-mlmodel", api="v1")
-    objs.wait(lambda: (s := objs.get("Service", "fruit-mlmodel", api="v1"))
-              and s["metadata"]["uid"] != svc_uid, "the Service to be recreated")
-    objs.patch("Deployment", "fruit-mlmodel", {"spec": {"replicas": 3, "template": {"spec": {
-        "containers": [{"name": "server", "image": "evil:1"}]}}}}, api="apps/v1")
-    objs.wait(lambda: deployment(objs, "fruit-mlmodel")["spec"]["replicas"] == 1
-              and deployment(objs, "fruit-mlmodel")["spec"]["template"]["spec"]["containers"][0]
-              ["image"] == "registry.invalid/mlmodel:test", "the Deployment to be restored")
+    objs.wait(
+        lambda: (s := objs.get("Service", "fruit-mlmodel", api="v1")) and s["metadata"]["uid"] != svc_uid,
+        "the Service to be recreated",
+    )
+    objs.patch(
+        "Deployment",
+        "fruit-mlmodel",
+        {
+            "spec": {
+                "replicas": 3,
+                "template": {"spec": {"containers": [{"name": "server", "image": "evil:1"}]}},
+            }
+        },
+        api="apps/v1",
+    )
+    objs.wait(
+        lambda: (
+            deployment(objs, "fruit-mlmodel")["spec"]["replicas"] == 1
+            and deployment(objs, "fruit-mlmodel")["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "registry.invalid/mlmodel:test"
+        ),
+        "the Deployment to be restored",
+    )
 
 
 def test_deletion_cleans_up(objs: Objects) -> None:
@@ -270,6 +323,10 @@ def test_deletion_cleans_up(objs: Objects) -> None:
     objs.wait_phase("MLModelService", "fruit", "Running")
     objs.delete("MLModelService", "fruit")
     objs.wait(lambda: objs.get("MLModelService", "fruit") is None, "the owner to go")
-    objs.wait(lambda: objs.get("Deployment", "fruit-mlmodel", api="apps/v1") is None
-              and objs.get("Service", "fruit-mlmodel", api="v1") is None,
-              "garbage collection of the children")
+    objs.wait(
+        lambda: (
+            objs.get("Deployment", "fruit-mlmodel", api="apps/v1") is None
+            and objs.get("Service", "fruit-mlmodel", api="v1") is None
+        ),
+        "garbage collection of the children",
+    )

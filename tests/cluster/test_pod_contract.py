@@ -18,8 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from operator_fixtures import Objects, OperatorProcess, mlmodel_crds, mlmodel_operator  # noqa: F401
-
+from operator_fixtures import Objects, OperatorProcess
 from tests.conftest import IMAGES, PACKAGES
 from tests.support.podrunner import run_pod
 
@@ -72,7 +71,7 @@ def fruit_objects(data: bytes) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def objs(kube: Any, namespace: str, mlmodel_operator: OperatorProcess) -> Objects:  # noqa: F811
+def objs(kube: Any, namespace: str, mlmodel_operator: OperatorProcess) -> Objects:
     return Objects(kube, namespace, mlmodel_operator)
 
 

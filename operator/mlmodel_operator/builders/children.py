@@ -9,8 +9,13 @@ from mlmodel_operator.builders import common
 from mlmodel_operator.builders.pod import VISION_FILE, ServingInputs, pod_template
 
 VISION_KEYS = (
-    "default_minimum_confidence", "label_confidences", "remap_input_names", "remap_output_names",
-    "xmin_ymin_xmax_ymax_order", "input_image_mean_value", "input_image_std_dev",
+    "default_minimum_confidence",
+    "label_confidences",
+    "remap_input_names",
+    "remap_output_names",
+    "xmin_ymin_xmax_ymax_order",
+    "input_image_mean_value",
+    "input_image_std_dev",
     "input_image_bgr",
 )
 
@@ -26,10 +31,8 @@ def build_deployment(inputs: ServingInputs, replicas: int) -> dict[str, Any]:
         "metadata": common.child_metadata(owner, name, inputs.component),
         "spec": {
             "replicas": replicas,
-            "selector": {"matchLabels": common.selector_labels(owner["metadata"]["name"],
-                                                               inputs.component)},
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "selector": {"matchLabels": common.selector_labels(owner["metadata"]["name"], inputs.component)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "progressDeadlineSeconds": int(spec.get("progressDeadlineSeconds", 600)),
             "revisionHistoryLimit": 3,
             "template": pod_template(inputs),
@@ -48,8 +51,7 @@ def build_service(owner: dict[str, Any], component: str) -> dict[str, Any]:
         "spec": {
             "type": spec.get("serviceType", "ClusterIP"),
             "selector": common.selector_labels(owner_name, component),
-            "ports": [{"name": "http", "port": common.HTTP_PORT, "targetPort": "http",
-                       "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": common.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
         },
     }
 

@@ -67,13 +67,25 @@ def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, An
     args = ["fetch", *_fetch_source_args(pkg)]
     if pkg.sha256:
         args += ["--sha256", pkg.sha256]
-    args += ["--dest", package_dir(pkg.name), "--max-bytes", str(inputs.fetch_max_bytes),
-             "--summary-to", "/dev/termination-log"]
+    args += [
+        "--dest",
+        package_dir(pkg.name),
+        "--max-bytes",
+        str(inputs.fetch_max_bytes),
+        "--summary-to",
+        "/dev/termination-log",
+    ]
     mounts: list[dict[str, Any]] = [
-        {"name": f"pkg-{safe_name(pkg.name)}", "mountPath": package_dir(pkg.name)}]
+        {"name": f"pkg-{safe_name(pkg.name)}", "mountPath": package_dir(pkg.name)}
+    ]
     if _source_volume(pkg) is not None:
-        mounts.append({"name": f"src-{safe_name(pkg.name)}",
-                       "mountPath": f"{SOURCES_ROOT}/{pkg.name}", "readOnly": True})
+        mounts.append(
+            {
+                "name": f"src-{safe_name(pkg.name)}",
+                "mountPath": f"{SOURCES_ROOT}/{pkg.name}",
+                "readOnly": True,
+            }
+        )
     return {
         "name": f"fetch-{safe_name(pkg.name)}",
         "image": inputs.image,
@@ -91,22 +103,40 @@ def serve_args(inputs: ServingInputs) -> list[str]:
     args = ["serve", "--model", substitute(attrs["model_path"], known)]
     if attrs.get("label_path"):
         args += ["--labels", substitute(attrs["label_path"], known)]
-    args += ["--num-threads", str(int(attrs.get("num_threads", 1))), "--name", inputs.model_name,
-             "--host", "0.0.0.0", "--port", str(common.HTTP_PORT)]
+    args += [
+        "--num-threads",
+        str(int(attrs.get("num_threads", 1))),
+        "--name",
+        inputs.model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(common.HTTP_PORT),
+    ]
     if inputs.vision_config is not None:
-        args += ["--vision-config", f"{VISION_DIR}/{VISION_FILE}",
-                 "--vision-name", inputs.owner["metadata"]["name"]]
+        args += [
+            "--vision-config",
+            f"{VISION_DIR}/{VISION_FILE}",
+            "--vision-name",
+            inputs.owner["metadata"]["name"],
+        ]
     return args + [str(a) for a in inputs.spec.get("args") or []]
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period,
-            "failureThreshold": failures, "timeoutSeconds": 2}
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "failureThreshold": failures,
+        "timeoutSeconds": 2,
+    }
 
 
 def server_container(inputs: ServingInputs) -> dict[str, Any]:
-    mounts = [{"name": f"pkg-{safe_name(p.name)}", "mountPath": package_dir(p.name),
-               "readOnly": True} for p in inputs.packages]
+    mounts = [
+        {"name": f"pkg-{safe_name(p.name)}", "mountPath": package_dir(p.name), "readOnly": True}
+        for p in inputs.packages
+    ]
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     if inputs.vision_config is not None:
         mounts.append({"name": "vision-config", "mountPath": VISION_DIR, "readOnly": True})
@@ -143,8 +173,10 @@ def volumes(inputs: ServingInputs) -> list[dict[str, Any]]:
 
 def packages_annotation(packages: tuple[ResolvedPackage, ...]) -> str:
     """What the pods run, pinned: a new `latest` changes it, a pin never does."""
-    pinned = sorted(({"name": p.name, "version": p.version, "sha256": p.sha256}
-                     for p in packages), key=lambda p: p["name"])
+    pinned = sorted(
+        ({"name": p.name, "version": p.version, "sha256": p.sha256} for p in packages),
+        key=lambda p: p["name"],
+    )
     return json.dumps(pinned, separators=(",", ":"), sort_keys=True)
 
 
@@ -171,9 +203,12 @@ def pod_template(inputs: ServingInputs) -> dict[str, Any]:
     for knob in ("nodeSelector", "tolerations", "affinity"):
         if spec.get(knob):
             pod_spec[knob] = spec[knob]
-    template = {"metadata": {"labels": common.labels(owner_name, inputs.component),
-                             "annotations": pod_annotations(inputs)},
-                "spec": pod_spec}
-    template["metadata"]["annotations"][common.ANNOTATION_TEMPLATE_HASH] = common.stable_hash(
-        template)
+    template = {
+        "metadata": {
+            "labels": common.labels(owner_name, inputs.component),
+            "annotations": pod_annotations(inputs),
+        },
+        "spec": pod_spec,
+    }
+    template["metadata"]["annotations"][common.ANNOTATION_TEMPLATE_HASH] = common.stable_hash(template)
     return template

@@ -7,10 +7,9 @@ from typing import Any
 Schema = dict[str, Any]
 NAME_RULE = {
     # Children are named <name>-mlmodel / <name>-vision and must be DNS-1035 labels.
-    "rule": "self.metadata.name.size() <= 55 && "
-            "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    "rule": "self.metadata.name.size() <= 55 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
     "message": "metadata.name must be a DNS-1035 label (lowercase letters, digits, '-', "
-               "starting with a letter) of at most 55 characters",
+    "starting with a letter) of at most 55 characters",
 }
 
 
@@ -26,30 +25,36 @@ def obj(properties: dict[str, Schema], required: list[str] | None = None, **extr
 
 
 def string_map(max_props: int = 64, value_len: int = 253) -> Schema:
-    return {"type": "object", "maxProperties": max_props,
-            "additionalProperties": string(value_len)}
+    return {"type": "object", "maxProperties": max_props, "additionalProperties": string(value_len)}
 
 
 def quantity_map() -> Schema:
-    quantity = {"anyOf": [{"type": "integer"}, {"type": "string"}],
-                "x-kubernetes-int-or-string": True,
-                "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
-                           r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"}
+    quantity = {
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "x-kubernetes-int-or-string": True,
+        "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+        r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
+    }
     return {"type": "object", "additionalProperties": quantity}
 
 
 def resources() -> Schema:
-    return obj({"limits": quantity_map(), "requests": quantity_map()},
-               description="Container resources of the inference server.")
+    return obj(
+        {"limits": quantity_map(), "requests": quantity_map()},
+        description="Container resources of the inference server.",
+    )
 
 
 def tolerations() -> Schema:
-    item = obj({
-        "key": string(316), "operator": {"type": "string", "enum": ["Exists", "Equal"]},
-        "value": string(63),
-        "effect": {"type": "string", "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
-        "tolerationSeconds": {"type": "integer", "format": "int64"},
-    })
+    item = obj(
+        {
+            "key": string(316),
+            "operator": {"type": "string", "enum": ["Exists", "Equal"]},
+            "value": string(63),
+            "effect": {"type": "string", "enum": ["NoSchedule", "PreferNoSchedule", "NoExecute"]},
+            "tolerationSeconds": {"type": "integer", "format": "int64"},
+        }
+    )
     return {"type": "array", "maxItems": 32, "items": item}
 
 
@@ -63,14 +68,20 @@ DURATION_SECONDS = (
 
 def auto_stop() -> Schema:
     return string(
-        24, pattern=r"^([0-9]{1,3}d)?([0-9]{1,4}h)?([0-9]{1,5}m)?([0-9]{1,6}s)?$",
+        24,
+        pattern=r"^([0-9]{1,3}d)?([0-9]{1,4}h)?([0-9]{1,5}m)?([0-9]{1,6}s)?$",
         description="Stop the service this long after it started running (e.g. 2h, 90m, 1d): "
-                    "the Deployment is scaled to zero and every object is kept. "
-                    "Between 1m and 7d.",
-        **{"x-kubernetes-validations": [{
-            "rule": f"self != '' && {DURATION_SECONDS} >= 60 && {DURATION_SECONDS} <= 604800",
-            "message": "autoStop must be a duration between 1m and 7d, e.g. 90m, 2h or 1d",
-        }]})
+        "the Deployment is scaled to zero and every object is kept. "
+        "Between 1m and 7d.",
+        **{
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self != '' && {DURATION_SECONDS} >= 60 && {DURATION_SECONDS} <= 604800",
+                    "message": "autoStop must be a duration between 1m and 7d, e.g. 90m, 2h or 1d",
+                }
+            ]
+        },
+    )
 
 
 def serving_knobs() -> dict[str, Schema]:
@@ -78,68 +89,113 @@ def serving_knobs() -> dict[str, Schema]:
     return {
         "replicas": {"type": "integer", "minimum": 1, "maximum": 100, "default": 1},
         "image": string(512, description="Override the operator's inference image."),
-        "serviceType": {"type": "string", "enum": ["ClusterIP", "NodePort", "LoadBalancer"],
-                        "default": "ClusterIP"},
-        "args": {"type": "array", "maxItems": 32, "items": string(1024),
-                 "description": "Extra `mlmodel serve` arguments."},
+        "serviceType": {
+            "type": "string",
+            "enum": ["ClusterIP", "NodePort", "LoadBalancer"],
+            "default": "ClusterIP",
+        },
+        "args": {
+            "type": "array",
+            "maxItems": 32,
+            "items": string(1024),
+            "description": "Extra `mlmodel serve` arguments.",
+        },
         "resources": resources(),
         "nodeSelector": string_map(),
         "tolerations": tolerations(),
-        "affinity": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                     "description": "A core/v1 Affinity, passed to the pods unchanged."},
-        "progressDeadlineSeconds": {"type": "integer", "minimum": 30, "maximum": 7200,
-                                    "default": 600},
+        "affinity": {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "description": "A core/v1 Affinity, passed to the pods unchanged.",
+        },
+        "progressDeadlineSeconds": {"type": "integer", "minimum": 30, "maximum": 7200, "default": 600},
         "autoStop": auto_stop(),
-        "stopped": {"type": "boolean",
-                    "description": "true stops the service (scaled to zero, objects kept)."},
-        "restartedAt": string(64, format="date-time",
-                              description="RFC3339 time; a value after status.stopTime "
-                                          "restarts a stopped service and resets the timer."),
+        "stopped": {
+            "type": "boolean",
+            "description": "true stops the service (scaled to zero, objects kept).",
+        },
+        "restartedAt": string(
+            64,
+            format="date-time",
+            description="RFC3339 time; a value after status.stopTime "
+            "restarts a stopped service and resets the timer.",
+        ),
     }
 
 
 def condition() -> Schema:
-    return obj({
-        "type": string(64), "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-        "reason": string(128), "message": string(32768),
-        "lastTransitionTime": string(64, format="date-time"),
-        "observedGeneration": {"type": "integer", "format": "int64"},
-    }, required=["type", "status"])
+    return obj(
+        {
+            "type": string(64),
+            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+            "reason": string(128),
+            "message": string(32768),
+            "lastTransitionTime": string(64, format="date-time"),
+            "observedGeneration": {"type": "integer", "format": "int64"},
+        },
+        required=["type", "status"],
+    )
 
 
 def conditions() -> Schema:
-    return {"type": "array", "items": condition(), "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"]}
+    return {
+        "type": "array",
+        "items": condition(),
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+    }
 
 
 def tensor_list() -> Schema:
-    return {"type": "array", "items": obj({
-        "name": string(), "dtype": string(32),
-        "shape": {"type": "array", "items": {"type": "integer"}}})}
+    return {
+        "type": "array",
+        "items": obj(
+            {"name": string(), "dtype": string(32), "shape": {"type": "array", "items": {"type": "integer"}}}
+        ),
+    }
 
 
 def serving_status(extra: dict[str, Schema] | None = None) -> Schema:
-    pin = obj({"name": string(), "package": string(), "requested": string(128),
-               "version": string(128), "sha256": string(64)})
-    model = obj({"package": string(), "model": string(1024), "sha256": string(64),
-                 "size": {"type": "integer", "format": "int64"}, "inputs": tensor_list(),
-                 "outputs": tensor_list(), "truncated": {"type": "boolean"},
-                 "summaryError": string(1024)})
-    return obj({
-        "observedGeneration": {"type": "integer", "format": "int64"},
-        "phase": {"type": "string", "enum": ["Pending", "Deploying", "Running", "Stopped",
-                                             "Failed", "Degraded"]},
-        "conditions": conditions(),
-        "resolvedPackages": {"type": "array", "items": pin},
-        "endpoint": string(512),
-        "readyReplicas": {"type": "integer"},
-        "runningSince": string(64, format="date-time"),
-        "autoStopDueTime": string(64, format="date-time"),
-        "stopTime": string(64, format="date-time"),
-        "stopReason": string(64),
-        "model": model,
-        **(extra or {}),
-    })
+    pin = obj(
+        {
+            "name": string(),
+            "package": string(),
+            "requested": string(128),
+            "version": string(128),
+            "sha256": string(64),
+        }
+    )
+    model = obj(
+        {
+            "package": string(),
+            "model": string(1024),
+            "sha256": string(64),
+            "size": {"type": "integer", "format": "int64"},
+            "inputs": tensor_list(),
+            "outputs": tensor_list(),
+            "truncated": {"type": "boolean"},
+            "summaryError": string(1024),
+        }
+    )
+    return obj(
+        {
+            "observedGeneration": {"type": "integer", "format": "int64"},
+            "phase": {
+                "type": "string",
+                "enum": ["Pending", "Deploying", "Running", "Stopped", "Failed", "Degraded"],
+            },
+            "conditions": conditions(),
+            "resolvedPackages": {"type": "array", "items": pin},
+            "endpoint": string(512),
+            "readyReplicas": {"type": "integer"},
+            "runningSince": string(64, format="date-time"),
+            "autoStopDueTime": string(64, format="date-time"),
+            "stopTime": string(64, format="date-time"),
+            "stopReason": string(64),
+            "model": model,
+            **(extra or {}),
+        }
+    )
 
 
 def printer_columns(version_path: str) -> list[Schema]:
@@ -154,11 +210,25 @@ def printer_columns(version_path: str) -> list[Schema]:
     ]
 
 
-def crd(kind: str, plural: str, short: list[str], spec: Schema, status: Schema,
-        columns: list[Schema], root_rules: list[Schema] | None = None) -> Schema:
-    root: Schema = obj({"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                        "metadata": {"type": "object"}, "spec": spec, "status": status},
-                       required=["spec"])
+def crd(
+    kind: str,
+    plural: str,
+    short: list[str],
+    spec: Schema,
+    status: Schema,
+    columns: list[Schema],
+    root_rules: list[Schema] | None = None,
+) -> Schema:
+    root: Schema = obj(
+        {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        required=["spec"],
+    )
     if root_rules:
         root["x-kubernetes-validations"] = root_rules
     return {
@@ -167,12 +237,24 @@ def crd(kind: str, plural: str, short: list[str], spec: Schema, status: Schema,
         "metadata": {"name": f"{plural}.mlmodel.dev"},
         "spec": {
             "group": "mlmodel.dev",
-            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural,
-                      "singular": kind.lower(), "shortNames": short, "categories": ["mlmodel"]},
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short,
+                "categories": ["mlmodel"],
+            },
             "scope": "Namespaced",
-            "versions": [{"name": "v1alpha1", "served": True, "storage": True,
-                          "schema": {"openAPIV3Schema": root},
-                          "subresources": {"status": {}},
-                          "additionalPrinterColumns": columns}],
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": root},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                }
+            ],
         },
     }

@@ -26,9 +26,15 @@ def _check_all(rt: Runtime, package: dict[str, Any]) -> list[dict[str, Any]]:
         if verify.reusable(old, version):
             entries.append(dict(old or {}))
             continue
-        entries.append(verify.check_version(
-            version, read_configmap, verify_urls=rt.config.verify_urls,
-            max_bytes=rt.config.verify_max_bytes, timeout=rt.config.verify_timeout))
+        entries.append(
+            verify.check_version(
+                version,
+                read_configmap,
+                verify_urls=rt.config.verify_urls,
+                max_bytes=rt.config.verify_max_bytes,
+                timeout=rt.config.verify_timeout,
+            )
+        )
     return entries
 
 
@@ -41,7 +47,9 @@ def reconcile_package(rt: Runtime, namespace: str, name: str) -> None:
     entries = _check_all(rt, package)
     now, generation = format_time(rt.clock()), package["metadata"].get("generation", 0)
     conds = [ps.verified_condition(entries), ps.ready_condition(spec, entries)]
-    status = {**ps.package_status(spec, entries), "observedGeneration": generation,
-              "conditions": [stamp(c, generation, now, old.get("conditions") or [])
-                             for c in conds]}
+    status = {
+        **ps.package_status(spec, entries),
+        "observedGeneration": generation,
+        "conditions": [stamp(c, generation, now, old.get("conditions") or []) for c in conds],
+    }
     write_status(rt, package, old, status)

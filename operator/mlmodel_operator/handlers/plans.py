@@ -64,10 +64,12 @@ def plan_mlmodel(rt: Runtime, owner: dict[str, Any]) -> Plan:
 
 def _model_service_ready(service: dict[str, Any] | None, name: str) -> Cond:
     if service is None:
-        return Cond("MLModelServiceReady", FALSE, "MLModelServiceNotFound",
-                    f"MLModelService {name!r} not found")
-    ready: dict[str, Any] = next((c for c in (service.get("status") or {}).get("conditions") or []
-                  if c.get("type") == "Ready"), {})
+        return Cond(
+            "MLModelServiceReady", FALSE, "MLModelServiceNotFound", f"MLModelService {name!r} not found"
+        )
+    ready: dict[str, Any] = next(
+        (c for c in (service.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
     if ready.get("status") == TRUE:
         return Cond("MLModelServiceReady", TRUE, "MLModelServiceReady", f"{name} is Ready")
     why = ready.get("message") or "not reconciled yet"
@@ -83,8 +85,10 @@ def plan_vision(rt: Runtime, owner: dict[str, Any]) -> Plan:
     if service is None:
         resolution = Resolution(reason="MLModelServiceNotFound", message=extra[0].message)
     elif not pins:
-        resolution = Resolution(reason="MLModelServiceNotResolved",
-                                message=f"MLModelService {name!r} has not resolved its packages")
+        resolution = Resolution(
+            reason="MLModelServiceNotResolved",
+            message=f"MLModelService {name!r} has not resolved its packages",
+        )
     else:
         resolution = _pinned(rt, namespace, pins)
     effective = _fallback(rt, owner, resolution) if service is not None else None

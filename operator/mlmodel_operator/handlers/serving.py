@@ -30,14 +30,21 @@ from mlmodel_operator.status import runstate, serving, workload
 def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> ServingInputs:
     assert plan.effective is not None and plan.model_service is not None
     return ServingInputs(
-        owner=owner, component=component, model_name=plan.model_service["metadata"]["name"],
-        attributes=plan.attributes, packages=plan.effective.packages, image=rt.config.image,
-        image_pull_policy=rt.config.image_pull_policy, fetch_max_bytes=rt.config.fetch_max_bytes,
-        vision_config=vision_config(owner) if component == "vision" else None)
+        owner=owner,
+        component=component,
+        model_name=plan.model_service["metadata"]["name"],
+        attributes=plan.attributes,
+        packages=plan.effective.packages,
+        image=rt.config.image,
+        image_pull_policy=rt.config.image_pull_policy,
+        fetch_max_bytes=rt.config.fetch_max_bytes,
+        vision_config=vision_config(owner) if component == "vision" else None,
+    )
 
 
-def _apply_workload(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan,
-                    replicas: int) -> tuple[str | None, Plan]:
+def _apply_workload(
+    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int
+) -> tuple[str | None, Plan]:
     """Apply ConfigMap (vision) and Deployment; returns the desired template hash."""
     if plan.effective is None:
         return None, plan
@@ -53,8 +60,11 @@ def _apply_workload(rt: Runtime, owner: dict[str, Any], component: str, plan: Pl
     return annotations[common.ANNOTATION_TEMPLATE_HASH], plan
 
 
-def _read_workload(rt: Runtime, owner: dict[str, Any], component: str,
-                   ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+def _read_workload(
+    rt: Runtime,
+    owner: dict[str, Any],
+    component: str,
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
     child = common.child_name(name, component)
     deployment = rt.kube.get(object_path("apps/v1", "Deployment", namespace, child))
@@ -65,8 +75,9 @@ def _read_workload(rt: Runtime, owner: dict[str, Any], component: str,
 
 def _current_hash(deployment: dict[str, Any] | None) -> str:
     template = ((deployment or {}).get("spec") or {}).get("template") or {}
-    return str(((template.get("metadata") or {}).get("annotations") or {})
-               .get(common.ANNOTATION_TEMPLATE_HASH, ""))
+    return str(
+        ((template.get("metadata") or {}).get("annotations") or {}).get(common.ANNOTATION_TEMPLATE_HASH, "")
+    )
 
 
 def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None:
@@ -84,12 +95,18 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None
     rt.kube.apply(build_service(owner, component))
     # 3. Status comes from what the API server reports, not from what was applied.
     deployment, pods = _read_workload(rt, owner, component)
-    work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment),
-                           max(replicas, 1))
+    work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), max(replicas, 1))
     observed = serving.Observed(
-        generation=owner["metadata"].get("generation", 0), now=format_time(now), run=run,
-        resolution=plan.resolution, effective=plan.effective, workload=work,
-        has_deployment=deployment is not None, endpoint=common.endpoint(owner, component),
-        model_package=plan.model_package, extra=plan.extra)
+        generation=owner["metadata"].get("generation", 0),
+        now=format_time(now),
+        run=run,
+        resolution=plan.resolution,
+        effective=plan.effective,
+        workload=work,
+        has_deployment=deployment is not None,
+        endpoint=common.endpoint(owner, component),
+        model_package=plan.model_package,
+        extra=plan.extra,
+    )
     extra_events = [("Normal", *run.event)] if run.event else []
     write_status(rt, owner, old, serving.compose(observed, old), extra_events)

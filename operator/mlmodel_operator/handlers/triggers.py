@@ -52,8 +52,7 @@ def package_changed(rt: Runtime, namespace: str, name: str) -> None:
 
 def model_service_changed(rt: Runtime, namespace: str, name: str) -> None:
     reconcile(rt, "MLModelService", namespace, name)
-    for vision in _users(rt, "VisionService", namespace,
-                         lambda spec: spec.get("mlmodelName") == name):
+    for vision in _users(rt, "VisionService", namespace, lambda spec: spec.get("mlmodelName") == name):
         reconcile(rt, "VisionService", namespace, vision)
 
 

@@ -21,8 +21,13 @@ def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return _comparable({**old, **new}) != _comparable(old)
 
 
-def write_status(rt: Runtime, owner: dict[str, Any], old: dict[str, Any],
-                 new: dict[str, Any], extra_events: Sequence[tuple[str, str, str]] = ()) -> bool:
+def write_status(
+    rt: Runtime,
+    owner: dict[str, Any],
+    old: dict[str, Any],
+    new: dict[str, Any],
+    extra_events: Sequence[tuple[str, str, str]] = (),
+) -> bool:
     """Merge-patch `new` over `old` if it differs; post transition events. True if written."""
     events = [*extra_events, *transition_events(old, {**old, **new})]
     if not status_changed(old, new):

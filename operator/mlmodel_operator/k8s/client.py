@@ -15,8 +15,11 @@ from mlmodel_operator import API_VERSION, FIELD_MANAGER
 
 _CORE = {"Service": "services", "ConfigMap": "configmaps", "Pod": "pods", "Event": "events"}
 _APPS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
-_CUSTOM = {"ModelPackage": "modelpackages", "MLModelService": "mlmodelservices",
-           "VisionService": "visionservices"}
+_CUSTOM = {
+    "ModelPackage": "modelpackages",
+    "MLModelService": "mlmodelservices",
+    "VisionService": "visionservices",
+}
 
 
 def collection_path(api_version: str, kind: str, namespace: str) -> str:
@@ -42,7 +45,8 @@ def is_not_found(exc: BaseException) -> bool:
 def is_namespace_terminating(exc: BaseException) -> bool:
     """Writes into a namespace being deleted are refused; there is nothing left to do."""
     return getattr(exc, "status", None) == 403 and "NamespaceTerminating" in str(
-        getattr(exc, "body", "") or "")
+        getattr(exc, "body", "") or ""
+    )
 
 
 class Kube:
@@ -62,15 +66,21 @@ class Kube:
             config.load_kube_config()
         return cls(client.ApiClient())
 
-    def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
-                body: Any = None, content_type: str = "application/json") -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
         from kubernetes.client import ApiException
 
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
-        resp = self.api.rest_client.request(method, url, headers=headers, body=body,
-                                            _request_timeout=30)
+        resp = self.api.rest_client.request(method, url, headers=headers, body=body, _request_timeout=30)
         data = resp.read()
         text = data.decode() if isinstance(data, bytes) else str(data or "")
         if not 200 <= resp.status < 300:
@@ -102,8 +112,7 @@ class Kube:
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
-        return self.request("PATCH", path, query=query, body=obj,
-                            content_type="application/apply-patch+yaml")
+        return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml")
 
     def patch_status(self, owner: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch the status subresource; the operator never writes `spec`."""
@@ -112,9 +121,12 @@ class Kube:
         meta = owner["metadata"]
         path = object_path(owner["apiVersion"], owner["kind"], meta["namespace"], meta["name"])
         try:
-            return self.request("PATCH", path + "/status",
-                                body={"status": status},
-                                content_type="application/merge-patch+json")
+            return self.request(
+                "PATCH",
+                path + "/status",
+                body={"status": status},
+                content_type="application/merge-patch+json",
+            )
         except ApiException as exc:
             if is_not_found(exc):
                 return None  # deleted while we were reconciling

@@ -40,8 +40,9 @@ def stamp(cond: Cond, generation: int, now: str, previous: list[dict[str, Any]])
     }
 
 
-def aggregate_ready(conds: list[Cond], positive: tuple[str, ...],
-                    negative: tuple[str, ...] = ("Stopped",)) -> Cond:
+def aggregate_ready(
+    conds: list[Cond], positive: tuple[str, ...], negative: tuple[str, ...] = ("Stopped",)
+) -> Cond:
     """Ready is True only if every positive condition is True and no negative one is.
 
     The first condition that fails gives Ready its reason and message, so the

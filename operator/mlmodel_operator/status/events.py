@@ -30,11 +30,14 @@ def transition_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[st
             was = before.get(name, "none")
             events.append((NORMAL, "PackageResolved", f"package {name}: {was} -> {version}"))
     if old.get("autoStopDueTime") is None and new.get("autoStopDueTime"):
-        events.append((NORMAL, "AutoStopEnabled",
-                       f"Auto stop has been enabled. The service will stop at "
-                       f"{new['autoStopDueTime']}."))
-    if old.get("autoStopDueTime") and new.get("autoStopDueTime") is None and not new.get(
-            "stopTime"):
+        events.append(
+            (
+                NORMAL,
+                "AutoStopEnabled",
+                f"Auto stop has been enabled. The service will stop at {new['autoStopDueTime']}.",
+            )
+        )
+    if old.get("autoStopDueTime") and new.get("autoStopDueTime") is None and not new.get("stopTime"):
         events.append((NORMAL, "AutoStopDisabled", "Auto stop has been disabled."))
     phase = new.get("phase")
     if phase and phase != old.get("phase"):

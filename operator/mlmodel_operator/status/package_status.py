@@ -16,8 +16,9 @@ def verified_condition(entries: list[dict[str, Any]]) -> Cond:
         return Cond("Verified", FALSE, bad[0]["reason"], f"failed verification: {names}")
     unknown = [e["version"] for e in entries if e.get("verified") != TRUE]
     if unknown:
-        return Cond("Verified", UNKNOWN, "NotVerifiable",
-                    f"checked by the init container only: {', '.join(unknown)}")
+        return Cond(
+            "Verified", UNKNOWN, "NotVerifiable", f"checked by the init container only: {', '.join(unknown)}"
+        )
     return Cond("Verified", TRUE, "Verified", f"{len(entries)} version(s) verified")
 
 
@@ -28,8 +29,9 @@ def ready_condition(spec: dict[str, Any], entries: list[dict[str, Any]]) -> Cond
         return Cond("Ready", FALSE, "NoVersions", "spec.versions is empty")
     entry = next((e for e in entries if e["version"] == latest["version"]), {})
     if entry.get("reason") in BLOCKING_REASONS:
-        return Cond("Ready", FALSE, entry["reason"],
-                    f"latest version {latest['version']}: {entry.get('message', '')}")
+        return Cond(
+            "Ready", FALSE, entry["reason"], f"latest version {latest['version']}: {entry.get('message', '')}"
+        )
     return Cond("Ready", TRUE, "LatestAvailable", f"latest version is {latest['version']}")
 
 

@@ -7,8 +7,15 @@ from mlmodel_operator.packages import BLOCKING_REASONS
 PHASES = ("Pending", "Deploying", "Running", "Stopped", "Failed", "Degraded")
 
 
-def compute_phase(*, stopped: bool, resolved: bool, resolve_reason: str,
-                  has_deployment: bool, serving: bool, workload_phase: str) -> str:
+def compute_phase(
+    *,
+    stopped: bool,
+    resolved: bool,
+    resolve_reason: str,
+    has_deployment: bool,
+    serving: bool,
+    workload_phase: str,
+) -> str:
     """Stopped wins; an unresolvable spec degrades a serving workload or blocks a new one."""
     if stopped:
         return "Stopped"

@@ -49,8 +49,12 @@ class RunState:
     def status_fields(self) -> dict[str, Any]:
         """Merge-patch fields; None deletes a field that no longer applies."""
         fmt = lambda t: format_time(t) if t else None  # noqa: E731
-        return {"stopTime": fmt(self.stop_time), "stopReason": self.stop_reason,
-                "runningSince": fmt(self.running_since), "autoStopDueTime": fmt(self.due_time)}
+        return {
+            "stopTime": fmt(self.stop_time),
+            "stopReason": self.stop_reason,
+            "runningSince": fmt(self.running_since),
+            "autoStopDueTime": fmt(self.due_time),
+        }
 
 
 def _stopped(at: datetime, reason: str, event: tuple[str, str] | None = None) -> RunState:
@@ -83,14 +87,12 @@ def decide(spec: dict[str, Any], status: dict[str, Any], now: datetime) -> RunSt
     return _running(spec, since, now, event)
 
 
-def _running(spec: dict[str, Any], since: datetime, now: datetime,
-             event: tuple[str, str] | None) -> RunState:
+def _running(spec: dict[str, Any], since: datetime, now: datetime, event: tuple[str, str] | None) -> RunState:
     if not spec.get("autoStop"):
         return RunState(stopped=False, running_since=since, event=event)
     due = since + parse_duration(spec["autoStop"])
     if now >= due:
-        return _stopped(now, AUTO_STOP, ("AutoStopped",
-                                         "The service stops when the auto stop time expires."))
+        return _stopped(now, AUTO_STOP, ("AutoStopped", "The service stops when the auto stop time expires."))
     return RunState(stopped=False, running_since=since, due_time=due, event=event)
 
 

@@ -37,23 +37,33 @@ def package_condition(resolution: Resolution) -> Cond:
 
 def stopped_condition(run: RunState) -> Cond:
     if run.stopped:
-        return Cond("Stopped", TRUE, run.stop_reason or "Stopped",
-                    "scaled to zero; set spec.restartedAt (after stopTime) or "
-                    "spec.stopped=false to start again")
+        return Cond(
+            "Stopped",
+            TRUE,
+            run.stop_reason or "Stopped",
+            "scaled to zero; set spec.restartedAt (after stopTime) or spec.stopped=false to start again",
+        )
     return Cond("Stopped", FALSE, "Running", "")
 
 
 def _workload_conditions(obs: Observed) -> tuple[Cond, Cond]:
     if obs.run.stopped:
-        return (Cond("Available", FALSE, "Stopped", "scaled to zero"),
-                Cond("Progressing", TRUE, "Stopped", "scaled to zero"))
+        return (
+            Cond("Available", FALSE, "Stopped", "scaled to zero"),
+            Cond("Progressing", TRUE, "Stopped", "scaled to zero"),
+        )
     return obs.workload.available, obs.workload.progressing
 
 
 def conditions(obs: Observed) -> list[Cond]:
     available, progressing = _workload_conditions(obs)
-    conds = [*obs.extra, package_condition(obs.resolution), progressing, available,
-             stopped_condition(obs.run)]
+    conds = [
+        *obs.extra,
+        package_condition(obs.resolution),
+        progressing,
+        available,
+        stopped_condition(obs.run),
+    ]
     positive = (*(c.type for c in obs.extra), "PackageResolved", "Progressing", "Available")
     return [*conds, aggregate_ready(conds, positive)]
 
@@ -72,11 +82,14 @@ def compose(obs: Observed, old: dict[str, Any]) -> dict[str, Any]:
     """The full status to merge-patch; the writer decides whether it changed."""
     conds = conditions(obs)
     previous = old.get("conditions") or []
-    phase = compute_phase(stopped=obs.run.stopped, resolved=obs.resolution.ok,
-                          resolve_reason=obs.resolution.reason,
-                          has_deployment=obs.has_deployment,
-                          serving=obs.workload.available.is_true,
-                          workload_phase=obs.workload.phase)
+    phase = compute_phase(
+        stopped=obs.run.stopped,
+        resolved=obs.resolution.ok,
+        resolve_reason=obs.resolution.reason,
+        has_deployment=obs.has_deployment,
+        serving=obs.workload.available.is_true,
+        workload_phase=obs.workload.phase,
+    )
     pins = obs.effective.packages if obs.effective else ()
     return {
         "observedGeneration": obs.generation,

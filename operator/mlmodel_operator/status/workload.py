@@ -14,9 +14,17 @@ from typing import Any
 from mlmodel_operator.builders.common import ANNOTATION_TEMPLATE_HASH
 from mlmodel_operator.status.conditions import FALSE, TRUE, Cond
 
-BAD_WAITING = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
-                         "CreateContainerConfigError", "CreateContainerError",
-                         "InvalidImageName", "RunContainerError"})
+BAD_WAITING = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "InvalidImageName",
+        "RunContainerError",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -113,19 +121,24 @@ def _deployment_deadline(deployment: dict[str, Any]) -> tuple[str, str] | None:
 
 def _rolled_out(deployment: dict[str, Any], replicas: int) -> bool:
     meta, st = deployment.get("metadata") or {}, deployment.get("status") or {}
-    return (st.get("observedGeneration", 0) >= meta.get("generation", 1)
-            and st.get("updatedReplicas", 0) == replicas
-            and st.get("replicas", 0) == replicas
-            and st.get("availableReplicas", 0) >= replicas)
+    return (
+        st.get("observedGeneration", 0) >= meta.get("generation", 1)
+        and st.get("updatedReplicas", 0) == replicas
+        and st.get("replicas", 0) == replicas
+        and st.get("availableReplicas", 0) >= replicas
+    )
 
 
-def assess(deployment: dict[str, Any] | None, pods: list[dict[str, Any]], desired_hash: str,
-           replicas: int) -> Workload:
+def assess(
+    deployment: dict[str, Any] | None, pods: list[dict[str, Any]], desired_hash: str, replicas: int
+) -> Workload:
     """Turn the Deployment and its pods into Available, Progressing and a phase."""
     if deployment is None:
-        return Workload(Cond("Available", FALSE, "DeploymentNotFound", "creating the Deployment"),
-                        Cond("Progressing", TRUE, "Creating", "creating the Deployment"),
-                        "Deploying")
+        return Workload(
+            Cond("Available", FALSE, "DeploymentNotFound", "creating the Deployment"),
+            Cond("Progressing", TRUE, "Creating", "creating the Deployment"),
+            "Deploying",
+        )
     live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     new = [p for p in live if pod_hash(p) == desired_hash]
     summaries = init_summaries(new or live)
@@ -135,25 +148,47 @@ def assess(deployment: dict[str, Any] | None, pods: list[dict[str, Any]], desire
     if failure is not None:
         return _failed(failure, available, summaries)
     if _rolled_out(deployment, replicas):
-        return Workload(Cond("Available", TRUE, "MinimumReplicasAvailable",
-                             f"{available}/{replicas} replicas available"),
-                        Cond("Progressing", TRUE, "NewReplicaSetAvailable", "rollout complete"),
-                        "Running", available, summaries)
-    avail = (Cond("Available", TRUE, "MinimumReplicasAvailable", f"{available} replicas available")
-             if available else Cond("Available", FALSE, "MinimumReplicasUnavailable",
-                                    "no replica is ready yet"))
-    return Workload(avail, Cond("Progressing", TRUE, "ReplicaSetUpdated", "rollout in progress"),
-                    "Deploying", available, summaries)
+        return Workload(
+            Cond("Available", TRUE, "MinimumReplicasAvailable", f"{available}/{replicas} replicas available"),
+            Cond("Progressing", TRUE, "NewReplicaSetAvailable", "rollout complete"),
+            "Running",
+            available,
+            summaries,
+        )
+    avail = (
+        Cond("Available", TRUE, "MinimumReplicasAvailable", f"{available} replicas available")
+        if available
+        else Cond("Available", FALSE, "MinimumReplicasUnavailable", "no replica is ready yet")
+    )
+    return Workload(
+        avail,
+        Cond("Progressing", TRUE, "ReplicaSetUpdated", "rollout in progress"),
+        "Deploying",
+        available,
+        summaries,
+    )
 
 
-def _failed(failure: tuple[str, str], available: int,
-            summaries: dict[str, dict[str, Any]]) -> Workload:
+def _failed(failure: tuple[str, str], available: int, summaries: dict[str, dict[str, Any]]) -> Workload:
     """A failed rollout: Degraded while old pods still serve, Failed when nothing does."""
     reason, message = failure
     if available:
-        return Workload(Cond("Available", TRUE, "MinimumReplicasAvailable",
-                             f"{available} replica(s) of the previous version still serving"),
-                        Cond("Progressing", FALSE, reason, message), "Degraded", available,
-                        summaries)
-    return Workload(Cond("Available", FALSE, reason, message),
-                    Cond("Progressing", FALSE, reason, message), "Failed", 0, summaries)
+        return Workload(
+            Cond(
+                "Available",
+                TRUE,
+                "MinimumReplicasAvailable",
+                f"{available} replica(s) of the previous version still serving",
+            ),
+            Cond("Progressing", FALSE, reason, message),
+            "Degraded",
+            available,
+            summaries,
+        )
+    return Workload(
+        Cond("Available", FALSE, reason, message),
+        Cond("Progressing", FALSE, reason, message),
+        "Failed",
+        0,
+        summaries,
+    )

@@ -29,11 +29,14 @@ def make_tar(path: Path, members: list[tuple[str, bytes | None, bytes]]) -> Path
 
 
 def test_tar_regular_files_are_extracted(tmp_path: Path) -> None:
-    arc = make_tar(tmp_path / "a.tar.gz", [
-        ("pkg", None, tarfile.DIRTYPE),
-        ("pkg/model.tflite", b"abc", tarfile.REGTYPE),
-        ("pkg/labels.txt", b"a\nb\n", tarfile.REGTYPE),
-    ])
+    arc = make_tar(
+        tmp_path / "a.tar.gz",
+        [
+            ("pkg", None, tarfile.DIRTYPE),
+            ("pkg/model.tflite", b"abc", tarfile.REGTYPE),
+            ("pkg/labels.txt", b"a\nb\n", tarfile.REGTYPE),
+        ],
+    )
     dest = tmp_path / "out"
     dest.mkdir()
     files = extract_tar(arc, dest, 1000)
@@ -41,11 +44,14 @@ def test_tar_regular_files_are_extracted(tmp_path: Path) -> None:
     assert len(files) == 2
 
 
-@pytest.mark.parametrize("name, why", [
-    ("../evil", "traversal"),
-    ("a/../../evil", "traversal"),
-    ("/etc/evil", "absolute"),
-])
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("../evil", "traversal"),
+        ("a/../../evil", "traversal"),
+        ("/etc/evil", "absolute"),
+    ],
+)
 def test_tar_refuses_escaping_names(tmp_path: Path, name: str, why: str) -> None:
     arc = make_tar(tmp_path / "a.tar.gz", [(name, b"x", tarfile.REGTYPE)])
     with pytest.raises(FetchError, match=why):
@@ -67,9 +73,13 @@ def test_tar_refuses_devices(tmp_path: Path) -> None:
 
 
 def test_tar_refuses_oversize(tmp_path: Path) -> None:
-    arc = make_tar(tmp_path / "a.tar.gz", [
-        ("a", b"x" * 600, tarfile.REGTYPE), ("b", b"x" * 600, tarfile.REGTYPE),
-    ])
+    arc = make_tar(
+        tmp_path / "a.tar.gz",
+        [
+            ("a", b"x" * 600, tarfile.REGTYPE),
+            ("b", b"x" * 600, tarfile.REGTYPE),
+        ],
+    )
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(FetchError, match="more than 1000 bytes"):
@@ -93,12 +103,15 @@ def test_zip_regular_files_are_extracted(tmp_path: Path) -> None:
     assert (out / "m/model.tflite").read_bytes() == b"abc"
 
 
-@pytest.mark.parametrize("name, mode, why", [
-    ("../evil", stat.S_IFREG | 0o644, "traversal"),
-    ("/abs", stat.S_IFREG | 0o644, "absolute"),
-    ("C:/win", stat.S_IFREG | 0o644, "absolute"),
-    ("link", stat.S_IFLNK | 0o777, "links are refused"),
-])
+@pytest.mark.parametrize(
+    "name, mode, why",
+    [
+        ("../evil", stat.S_IFREG | 0o644, "traversal"),
+        ("/abs", stat.S_IFREG | 0o644, "absolute"),
+        ("C:/win", stat.S_IFREG | 0o644, "absolute"),
+        ("link", stat.S_IFLNK | 0o777, "links are refused"),
+    ],
+)
 def test_zip_refuses_unsafe_members(tmp_path: Path, name: str, mode: int, why: str) -> None:
     arc = make_zip(tmp_path / "a.zip", [(name, b"/etc/passwd", mode)])
     with pytest.raises(FetchError, match=why):

@@ -27,8 +27,9 @@ def test_file_source_is_copied_and_summarised(tmp_path: Path) -> None:
     src = tmp_path / "fruit.tflite"
     src.write_bytes(FAKE_TFLITE)
     dest, summary = tmp_path / "models" / "fruit", tmp_path / "term"
-    rc = main(["--file", str(src), "--sha256", sha(FAKE_TFLITE), "--dest", str(dest),
-               "--summary-to", str(summary)])
+    rc = main(
+        ["--file", str(src), "--sha256", sha(FAKE_TFLITE), "--dest", str(dest), "--summary-to", str(summary)]
+    )
     assert rc == 0
     assert (dest / "fruit.tflite").read_bytes() == FAKE_TFLITE
     data = json.loads(summary.read_text())
@@ -43,8 +44,7 @@ def test_sha256_mismatch_exits_nonzero_with_clear_message(
     src = tmp_path / "m.tflite"
     src.write_bytes(FAKE_TFLITE)
     dest, summary = tmp_path / "d", tmp_path / "term"
-    rc = main(["--file", str(src), "--sha256", "0" * 64, "--dest", str(dest),
-               "--summary-to", str(summary)])
+    rc = main(["--file", str(src), "--sha256", "0" * 64, "--dest", str(dest), "--summary-to", str(summary)])
     err = capsys.readouterr().err
     assert rc == 1
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -104,19 +104,30 @@ def test_url_tar_gz_is_downloaded_and_unpacked(tmp_path: Path, http_server: str)
     assert not (dest / "pkg.tar.gz").exists()
 
 
-def test_url_404_is_a_clear_error(tmp_path: Path, http_server: str,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["--url", f"{http_server}/missing.tflite", "--sha256", "0" * 64,
-               "--dest", str(tmp_path / "d")])
+def test_url_404_is_a_clear_error(
+    tmp_path: Path, http_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["--url", f"{http_server}/missing.tflite", "--sha256", "0" * 64, "--dest", str(tmp_path / "d")])
     assert rc == 1
     assert "HTTP 404" in capsys.readouterr().err
 
 
-def test_oversize_download_is_refused(tmp_path: Path, http_server: str,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_oversize_download_is_refused(
+    tmp_path: Path, http_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "www" / "big.tflite").write_bytes(b"x" * 5000)
-    rc = main(["--url", f"{http_server}/big.tflite", "--sha256", "0" * 64,
-               "--dest", str(tmp_path / "d"), "--max-bytes", "1000"])
+    rc = main(
+        [
+            "--url",
+            f"{http_server}/big.tflite",
+            "--sha256",
+            "0" * 64,
+            "--dest",
+            str(tmp_path / "d"),
+            "--max-bytes",
+            "1000",
+        ]
+    )
     assert rc == 1
     assert "larger than the limit" in capsys.readouterr().err
 
@@ -132,8 +143,7 @@ def test_summary_is_truncated_to_the_termination_message_limit() -> None:
 MODELS = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 
 
-@pytest.mark.skipif(not (MODELS / "classifier_uint8.tflite").exists(),
-                    reason="fixture models not generated")
+@pytest.mark.skipif(not (MODELS / "classifier_uint8.tflite").exists(), reason="fixture models not generated")
 def test_real_model_summary_lists_tensors(tmp_path: Path) -> None:
     model = MODELS / "classifier_uint8.tflite"
     buf = io.BytesIO()
@@ -143,8 +153,18 @@ def test_real_model_summary_lists_tensors(tmp_path: Path) -> None:
     archive = tmp_path / "fruit.tar.gz"
     archive.write_bytes(buf.getvalue())
     dest, term = tmp_path / "d", tmp_path / "term"
-    rc = main(["--file", str(archive), "--sha256", sha(buf.getvalue()), "--dest", str(dest),
-               "--summary-to", str(term)])
+    rc = main(
+        [
+            "--file",
+            str(archive),
+            "--sha256",
+            sha(buf.getvalue()),
+            "--dest",
+            str(dest),
+            "--summary-to",
+            str(term),
+        ]
+    )
     assert rc == 0
     data = json.loads(term.read_text())
     assert data["model"] == "fruit/model.tflite"

@@ -45,14 +45,22 @@ def test_children_have_owner_references_and_labels() -> None:
     own = owner()
     for child in (build_deployment(inputs(own), 1), build_service(own, "mlmodel")):
         ref = child["metadata"]["ownerReferences"][0]
-        assert ref == {"apiVersion": "mlmodel.dev/v1alpha1", "kind": "MLModelService",
-                       "name": "fruit", "uid": "uid-1", "controller": True,
-                       "blockOwnerDeletion": True}
+        assert ref == {
+            "apiVersion": "mlmodel.dev/v1alpha1",
+            "kind": "MLModelService",
+            "name": "fruit",
+            "uid": "uid-1",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
         labels = child["metadata"]["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "mlmodel-operator"
         assert labels["app.kubernetes.io/instance"] == "fruit"
-        assert {"app.kubernetes.io/name", "app.kubernetes.io/component",
-                "app.kubernetes.io/part-of"} <= labels.keys()
+        assert {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/component",
+            "app.kubernetes.io/part-of",
+        } <= labels.keys()
         assert child["metadata"]["name"] == "fruit-mlmodel"
 
 
@@ -86,10 +94,12 @@ def test_url_source_init_container() -> None:
 
 
 def test_configmap_and_pvc_sources_are_mounted_read_only() -> None:
-    cm = ResolvedPackage("fruit_classifier", "p", "latest", "1", SHA_A,
-                         {"configMap": {"name": "cm", "key": "m.tflite"}})
-    pvc = ResolvedPackage("b", "q", "latest", "1", "",
-                          {"persistentVolumeClaim": {"claimName": "c", "path": "d/m.tar.gz"}})
+    cm = ResolvedPackage(
+        "fruit_classifier", "p", "latest", "1", SHA_A, {"configMap": {"name": "cm", "key": "m.tflite"}}
+    )
+    pvc = ResolvedPackage(
+        "b", "q", "latest", "1", "", {"persistentVolumeClaim": {"claimName": "c", "path": "d/m.tar.gz"}}
+    )
     pod = template(build_deployment(inputs(packages=(cm, pvc)), 1))["spec"]
     init = {c["name"]: c for c in pod["initContainers"]}
     cm_init = init["fetch-fruit-classifier"]
@@ -98,23 +108,27 @@ def test_configmap_and_pvc_sources_are_mounted_read_only() -> None:
     assert "--sha256" not in init["fetch-b"]["args"]  # unknown digest: not invented
     vols = {v["name"]: v for v in pod["volumes"]}
     assert vols["src-fruit-classifier"]["configMap"] == {
-        "name": "cm", "items": [{"key": "m.tflite", "path": "m.tflite"}]}
+        "name": "cm",
+        "items": [{"key": "m.tflite", "path": "m.tflite"}],
+    }
     assert vols["src-b"]["persistentVolumeClaim"] == {"claimName": "c", "readOnly": True}
-    assert {"name": "src-fruit-classifier", "mountPath": "/sources/fruit_classifier",
-            "readOnly": True} in cm_init["volumeMounts"]
+    assert {
+        "name": "src-fruit-classifier",
+        "mountPath": "/sources/fruit_classifier",
+        "readOnly": True,
+    } in cm_init["volumeMounts"]
     assert "url" not in str(cm_init["args"])
 
 
 def test_pinned_annotation_changes_only_with_resolved_digest() -> None:
     def notes(pkg: ResolvedPackage, **spec: object) -> dict:
-        return template(build_deployment(inputs(owner(**spec), (pkg,)), 1))["metadata"][
-            "annotations"]
+        return template(build_deployment(inputs(owner(**spec), (pkg,)), 1))["metadata"]["annotations"]
 
     base = notes(url_pkg("1.0.0", SHA_A))
     assert json.loads(base[ANNOTATION_PACKAGES]) == [
-        {"name": "fruit_classifier", "version": "1.0.0", "sha256": SHA_A}]
-    assert notes(url_pkg("1.0.0", SHA_A), replicas=5)[ANNOTATION_PACKAGES] == base[
-        ANNOTATION_PACKAGES]
+        {"name": "fruit_classifier", "version": "1.0.0", "sha256": SHA_A}
+    ]
+    assert notes(url_pkg("1.0.0", SHA_A), replicas=5)[ANNOTATION_PACKAGES] == base[ANNOTATION_PACKAGES]
     moved = notes(url_pkg("1.1.0", SHA_B))
     assert moved[ANNOTATION_PACKAGES] != base[ANNOTATION_PACKAGES]
     assert moved[ANNOTATION_TEMPLATE_HASH] != base[ANNOTATION_TEMPLATE_HASH]
@@ -127,9 +141,13 @@ def test_template_hash_is_stable_for_the_same_inputs() -> None:
 
 
 def test_pod_knobs_are_passed_through() -> None:
-    own = owner(nodeSelector={"pool": "cpu"}, tolerations=[{"key": "k", "operator": "Exists"}],
-                affinity={"nodeAffinity": {}}, resources={"limits": {"memory": "1Gi"}},
-                image="custom:2")
+    own = owner(
+        nodeSelector={"pool": "cpu"},
+        tolerations=[{"key": "k", "operator": "Exists"}],
+        affinity={"nodeAffinity": {}},
+        resources={"limits": {"memory": "1Gi"}},
+        image="custom:2",
+    )
     pod = template(build_deployment(inputs(own), 1))["spec"]
     assert pod["nodeSelector"] == {"pool": "cpu"}
     assert pod["tolerations"][0]["key"] == "k"
@@ -140,8 +158,12 @@ def test_pod_knobs_are_passed_through() -> None:
 
 
 def test_vision_pod_loads_the_model_in_process_with_its_config() -> None:
-    vis = owner("VisionService", "fruitvis", mlmodelName="fruit",
-                attributes={"default_minimum_confidence": 0.5, "input_image_bgr": True})
+    vis = owner(
+        "VisionService",
+        "fruitvis",
+        mlmodelName="fruit",
+        attributes={"default_minimum_confidence": 0.5, "input_image_bgr": True},
+    )
     text = vision_config(vis)
     assert json.loads(text) == {"default_minimum_confidence": 0.5, "input_image_bgr": True}
     dep = build_deployment(inputs(vis, component="vision", vision_config=text), 1)

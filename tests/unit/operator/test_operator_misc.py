@@ -24,11 +24,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_config_defaults_and_env() -> None:
     assert Config.from_env({}) == Config()
-    cfg = Config.from_env({"MLMODEL_OPERATOR_IMAGE": "img:2",
-                           "MLMODEL_OPERATOR_NAMESPACES": "a, b,",
-                           "MLMODEL_OPERATOR_PEERING": "mlmodel",
-                           "MLMODEL_OPERATOR_LIVENESS_PORT": "9000",
-                           "MLMODEL_OPERATOR_VERIFY_URLS": "false"})
+    cfg = Config.from_env(
+        {
+            "MLMODEL_OPERATOR_IMAGE": "img:2",
+            "MLMODEL_OPERATOR_NAMESPACES": "a, b,",
+            "MLMODEL_OPERATOR_PEERING": "mlmodel",
+            "MLMODEL_OPERATOR_LIVENESS_PORT": "9000",
+            "MLMODEL_OPERATOR_VERIFY_URLS": "false",
+        }
+    )
     assert (cfg.image, cfg.namespaces, cfg.peering) == ("img:2", ("a", "b"), "mlmodel")
     assert cfg.liveness_endpoint == "http://0.0.0.0:9000/healthz"
     assert cfg.verify_urls is False
@@ -36,9 +40,14 @@ def test_config_defaults_and_env() -> None:
     assert Config.from_env({"MLMODEL_OPERATOR_LIVENESS_PORT": "0"}).liveness_endpoint is None
 
 
-@pytest.mark.parametrize("env", [{"MLMODEL_OPERATOR_LIVENESS_PORT": "x"},
-                                 {"MLMODEL_OPERATOR_VERIFY_URLS": "maybe"},
-                                 {"MLMODEL_OPERATOR_RESYNC_SECONDS": "soon"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MLMODEL_OPERATOR_LIVENESS_PORT": "x"},
+        {"MLMODEL_OPERATOR_VERIFY_URLS": "maybe"},
+        {"MLMODEL_OPERATOR_RESYNC_SECONDS": "soon"},
+    ],
+)
 def test_config_errors_name_the_variable(env: dict) -> None:
     with pytest.raises(ConfigError, match=next(iter(env))):
         Config.from_env(env)
@@ -77,8 +86,7 @@ def test_configmap_bytes_are_verified() -> None:
     assert (bad["verified"], bad["reason"]) == ("False", "ChecksumMismatch")
     assert "expected " + "0" * 64 in bad["message"]
     assert verify.check_configmap(version(), lambda name: None)["reason"] == "SourceNotFound"
-    assert verify.check_configmap(version(), lambda name: {"data": {}})["reason"] == \
-        "SourceNotFound"
+    assert verify.check_configmap(version(), lambda name: {"data": {}})["reason"] == "SourceNotFound"
 
 
 def test_unreachable_url_is_not_blocking() -> None:
@@ -87,15 +95,23 @@ def test_unreachable_url_is_not_blocking() -> None:
 
 
 def test_pvc_is_not_verifiable() -> None:
-    entry = verify.check_version(version(persistentVolumeClaim={"claimName": "c", "path": "p"}),
-                                 lambda n: None, verify_urls=True, max_bytes=1, timeout=1)
+    entry = verify.check_version(
+        version(persistentVolumeClaim={"claimName": "c", "path": "p"}),
+        lambda n: None,
+        verify_urls=True,
+        max_bytes=1,
+        timeout=1,
+    )
     assert entry["reason"] == "NotVerifiable"
 
 
 def test_events_on_transitions_only() -> None:
     old = {"phase": "Deploying", "resolvedPackages": [{"name": "f", "version": "1"}]}
-    new = {"phase": "Running", "resolvedPackages": [{"name": "f", "version": "2"}],
-           "autoStopDueTime": "2026-01-01T00:00:00Z"}
+    new = {
+        "phase": "Running",
+        "resolvedPackages": [{"name": "f", "version": "2"}],
+        "autoStopDueTime": "2026-01-01T00:00:00Z",
+    }
     reasons = [e[1] for e in transition_events(old, new)]
     assert reasons == ["PackageResolved", "AutoStopEnabled", "Running"]
     assert transition_events(new, new) == []
@@ -104,10 +120,14 @@ def test_events_on_transitions_only() -> None:
 
 
 def test_status_changed_ignores_timestamps() -> None:
-    old = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True",
-                                               "lastTransitionTime": "T0"}]}
-    same = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True",
-                                                "lastTransitionTime": "T1"}]}
+    old = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "T0"}],
+    }
+    same = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "T1"}],
+    }
     assert not status_changed(old, same)
     assert status_changed(old, {**same, "phase": "Stopped"})
     assert status_changed({**old, "stopTime": "T"}, {**same, "stopTime": None})
@@ -132,8 +152,9 @@ def test_coalescer_serialises_and_drops_redundant_triggers() -> None:
     assert len(calls) == 2  # the running one plus exactly one queued behind it
 
 
-def test_operator_cli_reports_config_errors(monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_operator_cli_reports_config_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mlmodel_operator.cli import main
 
     monkeypatch.setenv("MLMODEL_OPERATOR_LIVENESS_PORT", "nope")

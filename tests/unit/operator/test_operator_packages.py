@@ -16,13 +16,11 @@ SHA = "c" * 64
 
 
 def v(version: str, **kw: object) -> dict:
-    return {"version": version, "source": {"url": f"https://x/{version}.tflite"}, "sha256": SHA,
-            **kw}
+    return {"version": version, "source": {"url": f"https://x/{version}.tflite"}, "sha256": SHA, **kw}
 
 
 def test_latest_marker_wins() -> None:
-    versions = [v("1", created="2024-09-01T00:00:00Z", latest=True),
-                v("2", created="2024-10-01T00:00:00Z")]
+    versions = [v("1", created="2024-09-01T00:00:00Z", latest=True), v("2", created="2024-10-01T00:00:00Z")]
     assert latest_version(versions)["version"] == "1"
 
 
@@ -41,8 +39,14 @@ def test_empty() -> None:
 
 def checked(version: dict, **entry: object) -> dict:
     """The status entry the ModelPackage reconcile writes for `version`."""
-    return {"version": version["version"], "fingerprint": fingerprint(version),
-            "verified": "True", "reason": "Verified", "sha256": version.get("sha256"), **entry}
+    return {
+        "version": version["version"],
+        "fingerprint": fingerprint(version),
+        "verified": "True",
+        "reason": "Verified",
+        "sha256": version.get("sha256"),
+        **entry,
+    }
 
 
 def package(*versions: dict, status: list | None = None) -> dict:
@@ -60,10 +64,13 @@ def test_resolve_latest_and_pinned() -> None:
     assert (pinned.version, pinned.sha256, pinned.requested) == ("1", SHA, "1")
 
 
-@pytest.mark.parametrize("packages, ref, reason", [
-    ({}, REF, "PackageNotFound"),
-    ({"fruitpkg": package(v("1"))}, {**REF, "version": "9"}, "VersionNotFound"),
-])
+@pytest.mark.parametrize(
+    "packages, ref, reason",
+    [
+        ({}, REF, "PackageNotFound"),
+        ({"fruitpkg": package(v("1"))}, {**REF, "version": "9"}, "VersionNotFound"),
+    ],
+)
 def test_resolve_failures(packages: dict, ref: dict, reason: str) -> None:
     result = resolve([ref], packages)
     assert not result.ok and result.reason == reason
@@ -76,11 +83,9 @@ def test_checksum_mismatch_is_never_resolved() -> None:
 
 
 def test_unchecked_or_stale_versions_wait_for_verification() -> None:
-    assert resolve([REF], {"fruitpkg": package(v("1"), status=[])}).reason == \
-        "PackageNotVerified"
+    assert resolve([REF], {"fruitpkg": package(v("1"), status=[])}).reason == "PackageNotVerified"
     stale = {**checked(v("1")), "fingerprint": "old"}
-    assert resolve([REF], {"fruitpkg": package(v("1"), status=[stale])}).reason == \
-        "PackageNotVerified"
+    assert resolve([REF], {"fruitpkg": package(v("1"), status=[stale])}).reason == "PackageNotVerified"
 
 
 def test_configmap_digest_comes_from_verification() -> None:
@@ -91,8 +96,7 @@ def test_configmap_digest_comes_from_verification() -> None:
 
 def test_unverifiable_versions_deploy_with_the_declared_digest() -> None:
     unknown = checked(v("1"), verified="Unknown", reason="Unreachable", sha256=None)
-    assert resolve([REF], {"fruitpkg": package(v("1"), status=[unknown])}).packages[0].sha256 \
-        == SHA
+    assert resolve([REF], {"fruitpkg": package(v("1"), status=[unknown])}).packages[0].sha256 == SHA
 
 
 def test_substitution() -> None:

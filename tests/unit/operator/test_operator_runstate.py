@@ -12,8 +12,9 @@ from mlmodel_operator.status.runstate import decide, parse_duration
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("text, minutes", [("1m", 1), ("90m", 90), ("2h", 120),
-                                           ("1h30m", 90), ("7d", 7 * 24 * 60)])
+@pytest.mark.parametrize(
+    "text, minutes", [("1m", 1), ("90m", 90), ("2h", 120), ("1h30m", 90), ("7d", 7 * 24 * 60)]
+)
 def test_parse_duration(text: str, minutes: int) -> None:
     assert parse_duration(text) == timedelta(minutes=minutes)
 

@@ -18,20 +18,23 @@ def conds(**status: str) -> list[Cond]:
 
 
 def test_ready_when_all_positive_true_and_not_stopped() -> None:
-    ready = aggregate_ready(conds(PackageResolved="True", Progressing="True", Available="True",
-                                  Stopped="False"), POSITIVE)
+    ready = aggregate_ready(
+        conds(PackageResolved="True", Progressing="True", Available="True", Stopped="False"), POSITIVE
+    )
     assert (ready.status, ready.reason) == ("True", "Ready")
 
 
 def test_ready_takes_reason_of_first_failing_condition() -> None:
-    ready = aggregate_ready(conds(PackageResolved="True", Progressing="False", Available="False",
-                                  Stopped="False"), POSITIVE)
+    ready = aggregate_ready(
+        conds(PackageResolved="True", Progressing="False", Available="False", Stopped="False"), POSITIVE
+    )
     assert (ready.status, ready.reason) == ("False", "ProgressingReason")
 
 
 def test_stopped_makes_ready_false() -> None:
-    ready = aggregate_ready(conds(PackageResolved="True", Progressing="True", Available="True",
-                                  Stopped="True"), POSITIVE)
+    ready = aggregate_ready(
+        conds(PackageResolved="True", Progressing="True", Available="True", Stopped="True"), POSITIVE
+    )
     assert (ready.status, ready.reason) == ("False", "StoppedReason")
 
 
@@ -63,20 +66,35 @@ def test_no_deployment_yet() -> None:
     assert (work.phase, work.available.status) == ("Deploying", "False")
 
 
-FAILED_FETCH = {"name": "fetch-fruit", "state": {"terminated": {
-    "exitCode": 1, "reason": "Error",
-    "message": '{"error": "sha256 mismatch for x: expected aaa, got bbb"}'}}}
-INIT_LOOP = {"name": "fetch-fruit", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-             "lastState": {"terminated": {"exitCode": 1, "message": "boom"}}}
-SERVER_LOOP = {"name": "server", "state": {"waiting": {"reason": "CrashLoopBackOff",
-                                                       "message": "back-off 5m"}}}
+FAILED_FETCH = {
+    "name": "fetch-fruit",
+    "state": {
+        "terminated": {
+            "exitCode": 1,
+            "reason": "Error",
+            "message": '{"error": "sha256 mismatch for x: expected aaa, got bbb"}',
+        }
+    },
+}
+INIT_LOOP = {
+    "name": "fetch-fruit",
+    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+    "lastState": {"terminated": {"exitCode": 1, "message": "boom"}},
+}
+SERVER_LOOP = {
+    "name": "server",
+    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m"}},
+}
 
 
-@pytest.mark.parametrize("pod_kw, reason", [
-    ({"init": [FAILED_FETCH]}, "InitContainerFailed"),
-    ({"init": [INIT_LOOP]}, "InitContainerFailed"),
-    ({"containers": [SERVER_LOOP]}, "CrashLoopBackOff"),
-])
+@pytest.mark.parametrize(
+    "pod_kw, reason",
+    [
+        ({"init": [FAILED_FETCH]}, "InitContainerFailed"),
+        ({"init": [INIT_LOOP]}, "InitContainerFailed"),
+        ({"containers": [SERVER_LOOP]}, "CrashLoopBackOff"),
+    ],
+)
 def test_new_pod_failure_with_old_pods_serving_is_degraded(pod_kw: dict, reason: str) -> None:
     dep = deployment(replicas=1, available=1, updated=1, total=2, generation=2, observed=2)
     work = assess(dep, [pod(OLD), pod(NEW, **pod_kw)], NEW, 1)
@@ -103,8 +121,14 @@ def test_old_pod_failures_do_not_count() -> None:
 
 
 def test_progress_deadline_exceeded_is_degraded() -> None:
-    deadline = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                 "message": "ReplicaSet has timed out progressing."}]
+    deadline = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": "ReplicaSet has timed out progressing.",
+        }
+    ]
     dep = deployment(available=1, updated=1, total=2, conditions=deadline)
     work = assess(dep, [pod(OLD), pod(NEW)], NEW, 1)
     assert (work.phase, work.progressing.reason) == ("Degraded", "ProgressDeadlineExceeded")
@@ -112,27 +136,47 @@ def test_progress_deadline_exceeded_is_degraded() -> None:
 
 def test_unschedulable_pod() -> None:
     p = pod(NEW)
-    p["status"]["conditions"] = [{"type": "PodScheduled", "status": "False",
-                                  "reason": "Unschedulable", "message": "0/2 nodes"}]
+    p["status"]["conditions"] = [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes"}
+    ]
     assert pod_failure(p) == ("Unschedulable", "0/2 nodes")
 
 
 def test_tensor_summary_is_read_from_successful_init_containers() -> None:
-    ok = {"name": "fetch-fruit", "state": {"terminated": {
-        "exitCode": 0, "message": '{"sha256": "a", "inputs": [{"name": "image"}]}'}}}
+    ok = {
+        "name": "fetch-fruit",
+        "state": {"terminated": {"exitCode": 0, "message": '{"sha256": "a", "inputs": [{"name": "image"}]}'}},
+    }
     assert init_summaries([pod(NEW, init=[ok])])["fetch-fruit"]["inputs"][0]["name"] == "image"
     assert init_summaries([pod(NEW, init=[FAILED_FETCH])]) == {}
 
 
-@pytest.mark.parametrize("kw, phase", [
-    ({"stopped": True, "resolved": False}, "Stopped"),
-    ({"resolved": False, "resolve_reason": "ChecksumMismatch", "has_deployment": True,
-      "serving": True}, "Degraded"),
-    ({"resolved": False, "resolve_reason": "ChecksumMismatch"}, "Failed"),
-    ({"resolved": False, "resolve_reason": "PackageNotFound"}, "Pending"),
-    ({}, "Running"),
-])
+@pytest.mark.parametrize(
+    "kw, phase",
+    [
+        ({"stopped": True, "resolved": False}, "Stopped"),
+        (
+            {
+                "resolved": False,
+                "resolve_reason": "ChecksumMismatch",
+                "has_deployment": True,
+                "serving": True,
+            },
+            "Degraded",
+        ),
+        ({"resolved": False, "resolve_reason": "ChecksumMismatch"}, "Failed"),
+        ({"resolved": False, "resolve_reason": "PackageNotFound"}, "Pending"),
+        ({}, "Running"),
+    ],
+)
 def test_phase(kw: dict, phase: str) -> None:
-    args = {"stopped": False, "resolved": True, "resolve_reason": "Resolved",
-            "has_deployment": False, "serving": False, "workload_phase": "Running", **kw}
+    args = {
+        "stopped": False,
+        "resolved": True,
+        "resolve_reason": "Resolved",
+        "has_deployment": False,
+        "serving": False,
+        "workload_phase": "Running",
+        **kw,
+    }
     assert compute_phase(**args) == phase

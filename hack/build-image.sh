@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Builds the one container image (Dockerfile at the root) daemonlessly with
+# Debian's buildah: vfs storage, chroot isolation, no Docker engine and no
+# container registry needed.
+#
+#   hack/build-image.sh            # build localhost/mlmodel-operator:0.1.0
+#   hack/build-image.sh --relock   # regenerate requirements/image*.lock, then build
+#   hack/build-image.sh --relock-only
+#
+# Environment:
+#   IMAGE        tag to build (default localhost/mlmodel-operator:<version from pyproject>)
+#   BASE_IMAGE   base for both stages. Default: a python3 base made here with
+#                debootstrap (Debian bookworm minbase + python3 3.11 + python3-venv),
+#                cached as a rootfs tarball under ~/.cache/mlmodel-operator/ and
+#                committed as localhost/mlmodel-base:bookworm-python3.
+#                Set BASE_IMAGE=python:3.11-slim-bookworm (the Dockerfile's own
+#                default) where a registry is reachable.
+#   DEBIAN_MIRROR  for debootstrap (default http://deb.debian.org/debian)
+#   BUILD_PULL   buildah --pull policy for the base (default false: pull only if missing)
+#
+# pip inside the build reaches the package index through the host's CA bundle,
+# bind-mounted read-only into every RUN step (a debootstrap minbase has no
+# ca-certificates; on networks with a TLS-inspecting proxy the host bundle is the
+# only one that works).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
+IMAGE=${IMAGE:-localhost/mlmodel-operator:$VERSION}
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/mlmodel-operator
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBOOTSTRAP_BASE=localhost/mlmodel-base:bookworm-python3
+BASE_TAR=$CACHE/bookworm-minbase-python3.tar
+BUILD_PULL=${BUILD_PULL:-false}
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
+step() { printf '\n=== %s\n' "$*" >&2; }
+bh() { buildah --storage-driver vfs "$@"; }
+
+relock=0 build=1
+for arg in "$@"; do
+  case $arg in
+    --relock) relock=1 ;;
+    --relock-only) relock=1 build=0 ;;
+    *) echo "usage: $0 [--relock|--relock-only]" >&2; exit 2 ;;
+  esac
+done
+
+relock() {
+  # Runtime dependencies only (pyproject's [project.dependencies], no test extras),
+  # resolved for CPython 3.11 on Linux x86_64; every file PyPI has for each pin is
+  # hashed. The build lock holds setuptools for the wheel build.
+  step "relock requirements/image.lock and requirements/image-build.lock (pip-tools)"
+  local venv=$CACHE/pip-tools
+  [[ -x $venv/bin/pip-compile ]] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q pip-tools; }
+  "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "relock with python 3.11"'
+  mkdir -p requirements
+  local common=(--quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url
+                --no-emit-find-links)
+  env -u PIP_FIND_LINKS CUSTOM_COMPILE_COMMAND="hack/build-image.sh --relock" \
+    "$venv/bin/pip-compile" "${common[@]}" --output-file requirements/image.lock pyproject.toml
+  echo 'setuptools>=68' | env -u PIP_FIND_LINKS CUSTOM_COMPILE_COMMAND="hack/build-image.sh --relock" \
+    "$venv/bin/pip-compile" "${common[@]}" --output-file requirements/image-build.lock -
+}
+
+need_tools() {
+  local missing=()
+  command -v buildah >/dev/null || missing+=(buildah)
+  [[ ${BASE_IMAGE:-} ]] || command -v debootstrap >/dev/null || missing+=(debootstrap)
+  ((${#missing[@]})) || return 0
+  step "installing ${missing[*]} (apt)"
+  if [[ $(id -u) != 0 ]]; then
+    echo "missing ${missing[*]} and not root: apt-get install ${missing[*]}" >&2; exit 1
+  fi
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+debootstrap_base() {
+  # Debian bookworm minbase + python3 (3.11) + python3-venv, as a local image.
+  if bh inspect --type image "$DEBOOTSTRAP_BASE" >/dev/null 2>&1; then
+    step "base $DEBOOTSTRAP_BASE (cached in containers storage)"
+    return
+  fi
+  mkdir -p "$CACHE"
+  if [[ ! -s $BASE_TAR ]]; then
+    step "debootstrap bookworm minbase + python3 into $BASE_TAR (a few minutes)"
+    local tmp
+    tmp=$(mktemp -d "$CACHE/debootstrap.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$tmp'" EXIT
+    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$tmp/rootfs" "$DEBIAN_MIRROR" \
+      >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
+    # Trim what a runtime never reads: downloaded .debs, apt lists, docs (the
+    # copyright files stay), man pages, locales.
+    (
+      cd "$tmp/rootfs"
+      rm -rf var/cache/apt/archives/*.deb var/cache/apt/*.bin var/lib/apt/lists/* var/log/* \
+        usr/share/man/* usr/share/info/* usr/share/locale/* usr/share/lintian
+      find usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete
+      find usr/share/doc -mindepth 1 -type d -empty -delete
+      find . -xdev -name __pycache__ -type d -prune -exec rm -rf {} +
+      # /dev is the runtime's to populate
+      rm -rf dev/* proc/* sys/* run/* tmp/*
+    )
+    tar -C "$tmp/rootfs" --numeric-owner -cf "$BASE_TAR.part" .
+    mv "$BASE_TAR.part" "$BASE_TAR"
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+  step "commit $DEBOOTSTRAP_BASE from $BASE_TAR"
+  local ctr
+  ctr=$(bh from scratch)
+  bh add "$ctr" "$BASE_TAR" / >/dev/null
+  bh config \
+    --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --env LANG=C.UTF-8 \
+    --cmd '["python3"]' \
+    --label org.opencontainers.image.description="Debian bookworm minbase + python3 (debootstrap)" \
+    "$ctr"
+  bh commit --rm --quiet "$ctr" "$DEBOOTSTRAP_BASE" >/dev/null
+}
+
+((relock)) && relock
+((build)) || exit 0
+for f in requirements/image.lock requirements/image-build.lock; do
+  [[ -s $f ]] || { echo "$f missing: run $0 --relock" >&2; exit 1; }
+done
+
+need_tools
+base=${BASE_IMAGE:-}
+if [[ -z $base ]]; then
+  debootstrap_base
+  base=$DEBOOTSTRAP_BASE
+fi
+
+mounts=()
+[[ -r $CA_BUNDLE ]] && mounts+=(-v "$CA_BUNDLE:$CA_BUNDLE:ro")
+
+step "build $IMAGE (base $base)"
+start=$(date +%s)
+bh bud --isolation chroot --layers --pull="$BUILD_PULL" \
+  --build-arg BASE_IMAGE="$base" \
+  "${mounts[@]}" \
+  -f Dockerfile -t "$IMAGE" .
+echo "built $IMAGE in $(($(date +%s) - start)) s" >&2
+
+step "image"
+bh images --format '{{.Name}}:{{.Tag}} {{.ID}} {{.Size}}' "$IMAGE"
+bh inspect --type image --format 'entrypoint={{json .OCIv1.Config.Entrypoint}} user={{.OCIv1.Config.User}}' "$IMAGE"
+echo "$IMAGE"

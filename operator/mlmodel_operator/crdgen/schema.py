@@ -205,7 +205,9 @@ def printer_columns(version_path: str) -> list[Schema]:
         {"name": "Version", "type": "string", "jsonPath": version_path},
         {"name": "Ready", "type": "string", "jsonPath": ready},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-        {"name": "Stop Time", "type": "date", "jsonPath": ".status.stopTime"},
+        {"name": "Stopped", "type": "date", "jsonPath": ".status.stopTime"},
+        # A future time: shown as text, since a "date" column only renders ages.
+        {"name": "Auto-Stop At", "type": "string", "jsonPath": ".status.autoStopDueTime"},
         {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
     ]
 

@@ -65,7 +65,7 @@ def test_crds_have_status_columns_and_short_names() -> None:
         version = crd["spec"]["versions"][0]
         assert version["subresources"] == {"status": {}}
         cols = [c["name"] for c in version["additionalPrinterColumns"]]
-        assert {"Phase", "Version", "Ready", "Age", "Stop Time"} <= set(cols)
+        assert {"Phase", "Version", "Ready", "Age", "Stopped", "Auto-Stop At"} <= set(cols)
         assert crd["spec"]["names"]["shortNames"]
 
 

@@ -188,7 +188,11 @@ def _typed_array(data: Any, dtype: np.dtype[Any]) -> np.ndarray:
         and (loose.min() < np.iinfo(dtype).min or loose.max() > np.iinfo(dtype).max)
     ):
         raise ValueError("a value is out of range")
-    return loose.astype(dtype, copy=False).ravel()
+    with np.errstate(over="ignore"):
+        typed = loose.astype(dtype, copy=False).ravel()
+    if dtype.kind == "f" and not np.array_equal(np.isfinite(typed), np.isfinite(loose.ravel())):
+        raise ValueError("a value is out of range")
+    return typed
 
 
 def _requested_outputs(doc: Mapping[str, Any], request: InferRequest) -> None:

@@ -83,6 +83,7 @@ def test_bytes_elements_are_length_prefixed():
         (json_request(shape=[-1, 2]), None, "non-negative integers"),
         (json_request(datatype="UINT8", data=[1, 2, 3, 300]), None, "out of range"),
         (json_request(datatype="INT32", data=[1.5, 2, 3, 4]), None, "expected integers"),
+        (json_request(data=[1e300, 2, 3, 4]), None, "out of range"),
         (json_request(data=["a", "b", "c", "d"]), None, "does not fit FP32"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1]}]}', None, "neither 'data'"),
     ],

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors, metrics, mlflow, mlmodel, ui, v2, vision
+from .api.auth import BearerAuthMiddleware
 from .api.limits import BodyLimitMiddleware
 from .dataplane import DataPlane
 from .vision.image import DEFAULT_MAX_PIXELS
@@ -17,6 +18,7 @@ from .vision.image import DEFAULT_MAX_PIXELS
 class HttpSettings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = DEFAULT_MAX_PIXELS
+    auth_token: str | None = None  # None: no authentication
 
 
 def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> FastAPI:
@@ -36,6 +38,8 @@ def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> Fa
     app.include_router(ui.router())
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.auth_token:
+        app.add_middleware(BearerAuthMiddleware, token=settings.auth_token)
     app.add_middleware(metrics.MetricsMiddleware, metrics=registry)
     app.router.add_event_handler("shutdown", dataplane.close)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,17 +53,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vision-name", default=None, help="name under /v1/vision/ (default: model name)")
     parser.add_argument("--max-body-bytes", type=positive_int, default=64 * 1024 * 1024)
     parser.add_argument("--max-image-pixels", type=positive_int, default=40_000_000)
+    parser.add_argument(
+        "--auth-token-file",
+        default=os.environ.get("MLMODEL_AUTH_TOKEN_FILE"),
+        help="require 'Authorization: Bearer <token>' on inference endpoints (token: first line of the file)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load everything, bind the port, then serve; user errors end in one line."""
+    from .api.auth import read_token
     from .errors import ModelLoadError
     from .server import ServeError, bind_socket, build_dataplane, serve
 
     try:
         vision_attrs = _vision_attributes(args.vision_config)
+        args.auth_token = read_token(args.auth_token_file) if args.auth_token_file else None
         dataplane = build_dataplane(args, vision_attrs)
         sock = bind_socket(args.host, args.port)
     except (ModelLoadError, ServeError, ValueError) as exc:

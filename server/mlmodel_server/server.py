@@ -98,7 +98,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -> None:
-    app = create_app(dataplane, HttpSettings(args.max_body_bytes, args.max_image_pixels))
+    app = create_app(dataplane, HttpSettings(args.max_body_bytes, args.max_image_pixels, args.auth_token))
     config = uvicorn.Config(
         app,
         log_level=args.log_level,

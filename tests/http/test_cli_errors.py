@@ -96,3 +96,8 @@ def test_bad_vision_config(tmp_path):
 
 def test_no_model_at_all():
     assert_one_line_error(serve(), "one of the arguments --model --package-dir is required")
+
+
+def test_missing_auth_token_file(tmp_path):
+    result = serve("--model", MODELS / "multi_io.tflite", "--auth-token-file", tmp_path / "token")
+    assert_one_line_error(result, "cannot read auth token file")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.conftest import IMAGES
+from mlmodel_server.app import HttpSettings, create_app
+from mlmodel_server.runtime.model import ModelConfig
+from mlmodel_server.server import assemble
+from tests.conftest import IMAGES, MODELS
 
 
 def test_ping_health_and_version(clients):
@@ -102,3 +106,18 @@ def test_test_page_is_served(clients):
     assert response.status_code == 200 and "text/html" in response.headers["content-type"]
     assert "v1/vision/" in response.text
     assert clients("classifier_uint8").get("/v1/models").json()["vision"][0]["classifications_supported"]
+
+
+def test_bearer_token_guards_inference_but_not_health_or_metrics():
+    dataplane = assemble(ModelConfig(MODELS / "multi_io.tflite", name="multi_io", pool_size=1))
+    secured = TestClient(create_app(dataplane, HttpSettings(auth_token="s3cret")))
+    body = {"inputs": {"a": [[1.0, 2.0, 3.0, 4.0]], "b": [[1, 1, 1, 1]]}}
+    for path in ("/v2/health/ready", "/v2/health/live", "/metrics", "/ping", "/"):
+        assert secured.get(path).status_code == 200, path
+    refused = secured.post("/invocations", json=body)
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    assert refused.json() == {"error": "missing or invalid bearer token"}
+    assert secured.get("/v2/models/multi_io", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = secured.post("/invocations", json=body, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+    dataplane.close()

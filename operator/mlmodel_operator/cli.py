@@ -64,8 +64,7 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mlmodel_operator`, same flags as `mlmodel operator`."""
-    parser = argparse.ArgumentParser(prog=PROG)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """`python -m mlmodel_operator`: the same parser and handler as `mlmodel operator`."""
+    from mlmodel_server.cli import main as mlmodel
+
+    return mlmodel(["operator", *(sys.argv[1:] if argv is None else argv)])

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-DEFAULT_IMAGE = "ghcr.io/mlmodel-operator/mlmodel:0.1.0"
+DEFAULT_IMAGE = "mlmodel-operator:0.1.0"  # the chart and install.yaml set their image explicitly
 
 
 class ConfigError(ValueError):

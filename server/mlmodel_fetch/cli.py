@@ -82,8 +82,7 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry point (`python -m mlmodel_fetch`), same flags as `mlmodel fetch`."""
-    parser = argparse.ArgumentParser(prog=PROG)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    """`python -m mlmodel_fetch`: the same parser and handler as `mlmodel fetch`."""
+    from mlmodel_server.cli import main as mlmodel
+
+    return mlmodel(["fetch", *(sys.argv[1:] if argv is None else argv)])

@@ -646,6 +646,9 @@ class LocalCluster:
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
             f"--cidr={POD_CIDR}", "--node-ip=10.0.0.1",
+            # Node leases: without them kwok heartbeats only every ~60 s, past the
+            # controller-manager's 50 s grace, and nodes flap NotReady every minute.
+            "--node-lease-duration-seconds=40",
         ], env={"KWOK_WORKDIR": str(self.dir / "kwok")})  # fmt: skip
         # KWOK_WORKDIR keeps a developer's ~/.kwok/kwok.yaml (custom stages) out of the tests.
 

@@ -17,6 +17,11 @@
 #                default) where a registry is reachable.
 #   DEBIAN_MIRROR  for debootstrap (default http://deb.debian.org/debian)
 #   BUILD_PULL   buildah --pull policy for the base (default false: pull only if missing)
+#   STORAGE_DRIVER  buildah storage driver (default vfs: works anywhere, but copies
+#                every layer in full). overlay is ~3x faster cold and ~20x warm
+#                where the kernel allows it; it gets its own storage root
+#                (/var/lib/containers/storage-overlay) so the two never mix.
+#                hack/image-smoke.sh must be run with the same value.
 #
 # pip inside the build reaches the package index through the host's CA bundle,
 # bind-mounted read-only into every RUN step (a debootstrap minbase has no
@@ -35,8 +40,17 @@ BASE_TAR=$CACHE/bookworm-minbase-python3.tar
 BUILD_PULL=${BUILD_PULL:-false}
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
+STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
+
 step() { printf '\n=== %s\n' "$*" >&2; }
-bh() { buildah --storage-driver vfs "$@"; }
+bh() {
+  if [[ $STORAGE_DRIVER == vfs ]]; then
+    buildah --storage-driver vfs "$@"
+  else
+    buildah --storage-driver "$STORAGE_DRIVER" --root "/var/lib/containers/storage-$STORAGE_DRIVER" \
+      --runroot "/run/containers/storage-$STORAGE_DRIVER" "$@"
+  fi
+}
 
 relock=0 build=1
 for arg in "$@"; do
@@ -93,15 +107,17 @@ debootstrap_base() {
     debootstrap --variant=minbase --include=python3,python3-venv bookworm "$tmp/rootfs" "$DEBIAN_MIRROR" \
       >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
     # Trim what a runtime never reads: downloaded .debs, apt lists, docs (the
-    # copyright files stay), man pages, locales.
+    # copyright files stay), man pages, locales. The standard library's
+    # bytecode (compiled by python3's postinst) stays: the image runs as uid
+    # 65532, which cannot write __pycache__, and without it every start
+    # recompiles the stdlib (measured: ~0.8 s more to import the server).
     (
       cd "$tmp/rootfs"
       rm -rf var/cache/apt/archives/*.deb var/cache/apt/*.bin var/lib/apt/lists/* var/log/* \
         usr/share/man/* usr/share/info/* usr/share/locale/* usr/share/lintian
       find usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete
       find usr/share/doc -mindepth 1 -type d -empty -delete
-      find . -xdev -name __pycache__ -type d -prune -exec rm -rf {} +
-      # /dev is the runtime's to populate
+      # /dev and friends are the runtime's to populate
       rm -rf dev/* proc/* sys/* run/* tmp/*
     )
     tar -C "$tmp/rootfs" --numeric-owner -cf "$BASE_TAR.part" .
@@ -148,5 +164,6 @@ echo "built $IMAGE in $(($(date +%s) - start)) s" >&2
 
 step "image"
 bh images --format '{{.Name}}:{{.Tag}} {{.ID}} {{.Size}}' "$IMAGE"
-bh inspect --type image --format 'entrypoint={{json .OCIv1.Config.Entrypoint}} user={{.OCIv1.Config.User}}' "$IMAGE"
+bh inspect --type image --format 'entrypoint={{.OCIv1.Config.Entrypoint}} cmd={{.OCIv1.Config.Cmd}} user={{.OCIv1.Config.User}}' "$IMAGE"
+echo
 echo "$IMAGE"

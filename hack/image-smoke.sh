@@ -15,8 +15,12 @@
 #      read-only at /models) in a container whose shells are deleted; polls
 #      GET /v2/health/ready on 127.0.0.1, prints the time to ready (from the
 #      `buildah run` call and from the server process's own start), then runs one
-#      inference and loads the test page.
+#      inference and loads the test page; SIGTERM must stop it.
 # Prints "image smoke: OK" last; any failure exits non-zero.
+#
+# Environment: PORT (default 18931), SMOKE_READY_RUNS (serve N times and print
+# min/median/max time to ready; default 1), STORAGE_DRIVER (as for build-image.sh).
+# Needs root (buildah mount/run), python3 and sha256sum on the host.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -n 1)
@@ -25,25 +29,38 @@ PORT=${PORT:-18931}
 MODELS=$ROOT/tests/fixtures/models
 MODEL=classifier_uint8.tflite
 
-bh() { buildah --storage-driver vfs "$@"; }
+STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}  # as for hack/build-image.sh
+
+bh() {
+  if [[ $STORAGE_DRIVER == vfs ]]; then
+    buildah --storage-driver vfs "$@"
+  else
+    buildah --storage-driver "$STORAGE_DRIVER" --root "/var/lib/containers/storage-$STORAGE_DRIVER" \
+      --runroot "/run/containers/storage-$STORAGE_DRIVER" "$@"
+  fi
+}
 step() { printf '\n=== %s\n' "$*" >&2; }
 fail() { echo "image smoke: FAIL: $*" >&2; exit 1; }
 
 ctrs=()
 server_pid=""
 run_pid=""
+helper="" log="" ctr="" sctr=""
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
-  [[ -n $run_pid ]] && { sleep 1; kill "$run_pid" 2>/dev/null || true; }
+  rm -f "$helper" "$log"
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  if [[ -n $run_pid ]]; then sleep 1; kill "$run_pid" 2>/dev/null || true; fi
   for c in "${ctrs[@]}"; do bh rm "$c" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
+# A throw-away working container named in this shell, so cleanup can remove it.
 new_ctr() {
-  local c
-  c=$(bh from --pull-never "$IMAGE")
-  ctrs+=("$c")
-  echo "$c"
+  local name
+  name=mlmodel-smoke-$$-${#ctrs[@]}
+  ctrs+=("$name")
+  bh from --pull-never --name "$name" "$IMAGE" >/dev/null
+  printf -v "$1" %s "$name"
 }
 
 step "image config ($IMAGE)"
@@ -54,7 +71,7 @@ echo "entrypoint|user: $config"
 mapfile -t entrypoint < <(bh inspect --type image --format '{{range .OCIv1.Config.Entrypoint}}{{println .}}{{end}}' "$IMAGE" | sed '/^$/d')
 bh images --format 'size: {{.Size}}' "$IMAGE"
 
-ctr=$(new_ctr)
+new_ctr ctr
 # Runs the image's ENTRYPOINT with arguments, as the image's user.
 run_ep() { bh run --isolation chroot -v "$MODELS:/models:ro" "$ctr" -- "${entrypoint[@]}" "$@"; }
 run_py() { bh run --isolation chroot "$ctr" -- python3 -c "$1"; }
@@ -90,11 +107,14 @@ run_py 'import kopf, mlmodel_operator.main; from kubernetes import client, confi
 step "mlmodel fetch --file (sha256 + LiteRT summary)"
 digest=$(sha256sum "$MODELS/$MODEL" | cut -d' ' -f1)
 run_ep fetch --file "/models/$MODEL" --sha256 "$digest" --dest /tmp/fetched
-run_ep fetch --file "/models/$MODEL" --sha256 "$(printf '0%.0s' {1..64})" --dest /tmp/bad 2>&1 \
-  && fail "fetch accepted a wrong digest" || echo "wrong digest rejected: ok"
+if out=$(run_ep fetch --file "/models/$MODEL" --sha256 "$(printf '0%.0s' {1..64})" --dest /tmp/bad 2>&1); then
+  fail "fetch accepted a wrong digest"
+fi
+grep -q '^mlmodel fetch: error: sha256 mismatch' <<<"$out" || fail "unexpected fetch failure: $out"
+echo "wrong digest rejected: ok"
 
 step "mlmodel serve in a container without any shell"
-sctr=$(new_ctr)
+new_ctr sctr
 mnt=$(bh mount "$sctr")
 removed=()
 for sh in bin/sh bin/bash bin/dash bin/rbash usr/bin/sh usr/bin/bash usr/bin/dash usr/bin/rbash; do
@@ -103,130 +123,119 @@ done
 bh umount "$sctr" >/dev/null
 echo "deleted from the container: ${removed[*]:-nothing}"
 
-if python3 - "$PORT" <<'EOF'; then fail "port $PORT already in use on 127.0.0.1"; fi
-import socket, sys
-s = socket.socket()
-sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)
-EOF
-
-log=$(mktemp)
-t0=$(date +%s.%N)
-bh run --isolation chroot -v "$MODELS:/models:ro" "$sctr" -- "${entrypoint[@]}" \
-  serve --model "/models/$MODEL" --name classifier --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
-run_pid=$!
-
-python3 - "$PORT" "$run_pid" "$t0" <<'EOF' || { cat "$log" >&2; fail "serve never became ready"; }
-"""Poll readiness, then time it from the buildah call and from the server's exec."""
+# Host-side helper: poll readiness, time it, find/stop the server, one inference.
+helper=$(mktemp)
+cat >"$helper" <<'EOF'
 import json, os, sys, time, urllib.request
 
-port, run_pid, t0 = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-base = f"http://127.0.0.1:{port}"
-
-
-def children(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
-def server_pid():
-    """The descendant of `buildah run` whose command line is ... mlmodel serve ..."""
-    todo, seen = [run_pid], []
-    while todo:
-        pid = todo.pop()
-        for child in children(pid):
-            todo.append(child)
-            try:
-                cmd = open(f"/proc/{child}/cmdline", "rb").read().split(b"\0")
-            except OSError:
-                continue
-            if b"serve" in cmd and any(part.endswith(b"mlmodel") for part in cmd):
-                seen.append(child)
-    return seen[-1] if seen else None
-
-
-deadline = time.time() + 60
-while True:
-    try:
-        with urllib.request.urlopen(base + "/v2/health/ready", timeout=1) as r:
-            if r.status == 200:
-                break
-    except OSError:
-        pass
-    if time.time() > deadline or not os.path.exists(f"/proc/{run_pid}"):
-        sys.exit(1)
-    time.sleep(0.01)
-t_ready = time.time()
-with open("/proc/uptime") as f:
-    uptime_ready = float(f.read().split()[0])
-
-pid = server_pid()
-from_exec = None
-if pid:
+def ppid_of(pid):
     with open(f"/proc/{pid}/stat") as f:
-        start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-    from_exec = uptime_ready - start_ticks / os.sysconf("SC_CLK_TCK")
-    print(f"server pid {pid} (uid {os.stat(f'/proc/{pid}').st_uid})")
-print(f"ready: {t_ready - t0:.2f} s from `buildah run`, "
-      + (f"{from_exec:.2f} s from the server process's start" if from_exec is not None else "process not found"))
+        return int(f.read().rsplit(")", 1)[1].split()[1])
 
-with urllib.request.urlopen(base + "/v2/models/classifier") as r:
-    meta = json.load(r)
-inp = meta["inputs"][0]
-count = 1
-for dim in inp["shape"]:
-    count *= max(int(dim), 1)
-body = {"inputs": [{"name": inp["name"], "datatype": inp["datatype"],
-                    "shape": [max(int(d), 1) for d in inp["shape"]], "data": [0] * count}]}
-req = urllib.request.Request(base + "/v2/models/classifier/infer", data=json.dumps(body).encode(),
-                             headers={"Content-Type": "application/json"})
-with urllib.request.urlopen(req) as r:
-    out = json.load(r)["outputs"][0]
-print(f"infer: input {inp['name']} {inp['datatype']} {inp['shape']} -> output {out['name']} shape {out['shape']}")
-with urllib.request.urlopen(base + "/") as r:
-    assert r.status == 200 and "text/html" in r.headers["content-type"], r.headers
-print("test page: ok")
+def server_pid(root):
+    """The descendant of our `buildah run` whose command line is `... mlmodel serve ...`."""
+    tree, found, grew = {root}, None, True
+    while grew:
+        grew = False
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in tree:
+                try:
+                    parent = ppid_of(int(entry))
+                    cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+                except OSError:
+                    continue
+                if parent in tree:
+                    tree.add(int(entry)); grew = True
+                    if b"serve" in cmd and any(p.endswith(b"mlmodel") for p in cmd):
+                        found = int(entry)
+    return found
+
+def ready(port, run_pid, t0):
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/v2/health/ready", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.time() > deadline or not os.path.exists(f"/proc/{run_pid}"):
+            sys.exit("not ready")
+        time.sleep(0.01)
+    t_ready = time.time()
+    with open("/proc/uptime") as f:
+        uptime_ready = float(f.read().split()[0])
+    pid = server_pid(run_pid)
+    if pid is None:
+        sys.exit("server process not found")
+    with open(f"/proc/{pid}/stat") as f:
+        start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+    print(f"{pid} {os.stat(f'/proc/{pid}').st_uid} {t_ready - t0:.2f} {uptime_ready - start:.2f}")
+
+def infer(port):
+    base = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(base + "/v2/models/classifier") as r:
+        inp = json.load(r)["inputs"][0]
+    shape = [max(int(d), 1) for d in inp["shape"]]
+    count = 1
+    for d in shape:
+        count *= d
+    body = {"inputs": [{"name": inp["name"], "datatype": inp["datatype"], "shape": shape, "data": [0] * count}]}
+    req = urllib.request.Request(base + "/v2/models/classifier/infer", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        out = json.load(r)["outputs"][0]
+    print(f"infer: {inp['name']} {inp['datatype']} {shape} -> {out['name']} {out['shape']}: ok")
+    with urllib.request.urlopen(base + "/") as r:
+        assert r.status == 200 and "text/html" in r.headers["content-type"], r.headers
+    print("test page GET /: ok")
+
+def port_free(port):
+    import socket
+    sys.exit(1 if socket.socket().connect_ex(("127.0.0.1", port)) == 0 else 0)
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "ready":
+        ready(int(args[0]), int(args[1]), float(args[2]))
+    elif cmd == "infer":
+        infer(int(args[0]))
+    elif cmd == "port-free":
+        port_free(int(args[0]))
 EOF
-sed 's/^/  server: /' "$log"
-# Stop the server process we started (found under our `buildah run`).
-server_pid=$(python3 - "$run_pid" <<'EOF'
-import os, sys
-root = int(sys.argv[1])
-tree = {root}
-changed = True
-while changed:
-    changed = False
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in tree:
-            try:
-                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if ppid in tree:
-                tree.add(int(entry)); changed = True
-for pid in sorted(tree - {root}):
-    try:
-        cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-    except OSError:
-        continue
-    if b"serve" in cmd and any(p.endswith(b"mlmodel") for p in cmd):
-        print(pid)
-        break
-EOF
-)
-[[ -n $server_pid ]] && kill -TERM "$server_pid"
-for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.2; done
-if kill -0 "$run_pid" 2>/dev/null; then fail "serve did not stop on SIGTERM"; fi
-wait "$run_pid" || true
-run_pid="" server_pid=""
+python3 "$helper" port-free "$PORT" || fail "port $PORT already in use on 127.0.0.1"
+
+RUNS=${SMOKE_READY_RUNS:-1}
+log=$(mktemp)
+exec_times=()
+for i in $(seq "$RUNS"); do
+  t0=$(date +%s.%N)
+  bh run --isolation chroot -v "$MODELS:/models:ro" "$sctr" -- "${entrypoint[@]}" \
+    serve --model "/models/$MODEL" --name classifier --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
+  run_pid=$!
+  if ! result=$(python3 "$helper" ready "$PORT" "$run_pid" "$t0"); then
+    sed 's/^/  server: /' "$log" >&2
+    fail "serve never became ready"
+  fi
+  read -r server_pid uid from_run from_exec <<<"$result"
+  [[ $uid == 65532 ]] || fail "server runs as uid $uid"
+  echo "run $i: ready in $from_exec s from the server process's start ($from_run s from \`buildah run\`), pid $server_pid uid $uid"
+  exec_times+=("$from_exec")
+  if [[ $i == 1 ]]; then
+    python3 "$helper" infer "$PORT"
+    sed 's/^/  server: /' "$log"
+  fi
+  kill -TERM "$server_pid"
+  for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$run_pid" 2>/dev/null && fail "serve did not stop on SIGTERM"
+  wait "$run_pid" || true
+  run_pid="" server_pid=""
+done
 echo "serve stopped on SIGTERM: ok"
+if ((RUNS > 1)); then
+  printf '%s\n' "${exec_times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "ready time over %d runs: min %.2f s, median %.2f s, max %.2f s\n", NR, a[1], a[int((NR+1)/2)], a[NR]}'
+fi
+rm -f "$helper" "$log"
 
 echo "image smoke: OK"

@@ -6,6 +6,10 @@
 #   hack/build-image.sh            # build localhost/mlmodel-operator:0.1.0
 #   hack/build-image.sh --relock   # regenerate requirements/image*.lock, then build
 #   hack/build-image.sh --relock-only
+#   hack/build-image.sh --refresh-base # re-debootstrap the cached base (Debian updates)
+#
+# The locks keep their pins when relocked; to move to newer releases delete
+# requirements/image*.lock first.
 #
 # Environment:
 #   IMAGE        tag to build (default localhost/mlmodel-operator:<version from pyproject>)
@@ -17,6 +21,7 @@
 #                default) where a registry is reachable.
 #   DEBIAN_MIRROR  for debootstrap (default http://deb.debian.org/debian)
 #   BUILD_PULL   buildah --pull policy for the base (default false: pull only if missing)
+#   BUILD_ARGS   extra `buildah bud` arguments, e.g. "--build-arg TRIM=0" (untrimmed venv)
 #   STORAGE_DRIVER  buildah storage driver (default vfs: works anywhere, but copies
 #                every layer in full). overlay is ~3x faster cold and ~20x warm
 #                where the kernel allows it; it gets its own storage root
@@ -52,12 +57,13 @@ bh() {
   fi
 }
 
-relock=0 build=1
+relock=0 build=1 refresh=0
 for arg in "$@"; do
   case $arg in
     --relock) relock=1 ;;
     --relock-only) relock=1 build=0 ;;
-    *) echo "usage: $0 [--relock|--relock-only]" >&2; exit 2 ;;
+    --refresh-base) refresh=1 ;;
+    *) echo "usage: $0 [--relock|--relock-only] [--refresh-base]" >&2; exit 2 ;;
   esac
 done
 
@@ -93,7 +99,8 @@ need_tools() {
 
 debootstrap_base() {
   # Debian bookworm minbase + python3 (3.11) + python3-venv, as a local image.
-  if bh inspect --type image "$DEBOOTSTRAP_BASE" >/dev/null 2>&1; then
+  ((refresh)) && rm -f "$BASE_TAR"
+  if ((!refresh)) && bh inspect --type image "$DEBOOTSTRAP_BASE" >/dev/null 2>&1; then
     step "base $DEBOOTSTRAP_BASE (cached in containers storage)"
     return
   fi
@@ -156,9 +163,10 @@ mounts=()
 
 step "build $IMAGE (base $base)"
 start=$(date +%s)
+# shellcheck disable=SC2086  # BUILD_ARGS is a word list on purpose
 bh bud --isolation chroot --layers --pull="$BUILD_PULL" \
   --build-arg BASE_IMAGE="$base" \
-  "${mounts[@]}" \
+  "${mounts[@]}" ${BUILD_ARGS:-} \
   -f Dockerfile -t "$IMAGE" .
 echo "built $IMAGE in $(($(date +%s) - start)) s" >&2
 

@@ -233,6 +233,13 @@ for i in $(seq "$RUNS"); do
   run_pid="" server_pid=""
 done
 echo "serve stopped on SIGTERM: ok"
+# Anything uid 65532 wrote into the container's own filesystem would break under
+# readOnlyRootFilesystem: there must be nothing.
+mnt=$(bh mount "$sctr")
+written=$(find "$mnt" -xdev -user 65532 -print 2>/dev/null | sed "s#^$mnt##" | head -n 20)
+bh umount "$sctr" >/dev/null
+[[ -z $written ]] || fail "serve wrote into the image filesystem: $written"
+echo "no writes to the container filesystem (readOnlyRootFilesystem-safe): ok"
 if ((RUNS > 1)); then
   printf '%s\n' "${exec_times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "ready time over %d runs: min %.2f s, median %.2f s, max %.2f s\n", NR, a[1], a[int((NR+1)/2)], a[NR]}'
 fi

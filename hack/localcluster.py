@@ -10,11 +10,13 @@ CLI:
     python hack/localcluster.py up [--dir DIR] [--nodes N]
     python hack/localcluster.py down [--dir DIR]
     python hack/localcluster.py status [--dir DIR]
+    python hack/localcluster.py restart COMPONENT [--kill] [--dir DIR]   # fault injection
     eval "$(python hack/localcluster.py env [--dir DIR])"
 
 Python:
     cluster = LocalCluster(Path("/tmp/c"), nodes=2).start()
     cluster.kubectl("get", "nodes")
+    cluster.restart("kube-apiserver")      # or stop_component() / start_component()
     cluster.stop()
 
 Layout of DIR: kubeconfig (admin, system:masters), pki/, kubeconfigs/ (one per component),
@@ -448,7 +450,8 @@ class LocalCluster:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         """Start a component in its own session so `down` can kill its whole group."""
-        with open(self.dir / "logs" / f"{name}.log", "wb") as logfile:  # the child keeps a dup
+        # Append: a component restarted by a fault-injection test keeps its earlier log.
+        with open(self.dir / "logs" / f"{name}.log", "ab") as logfile:  # the child keeps a dup
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                 cwd=self.dir, env={**os.environ, **(env or {})}, start_new_session=True,
@@ -608,6 +611,11 @@ class LocalCluster:
 
     def _start_controllers(self, ports: dict[str, int]) -> None:
         """kube-controller-manager, kube-scheduler and kwok start in parallel."""
+        self._spawn_controller_manager(ports)
+        self._spawn_scheduler(ports)
+        self._spawn_kwok()
+
+    def _spawn_controller_manager(self, ports: dict[str, int]) -> None:
         pki, kcs = self.pki, self.dir / "kubeconfigs"
         kcm_kc = kcs / "kube-controller-manager"
         self._spawn("kube-controller-manager", [
@@ -626,7 +634,10 @@ class LocalCluster:
             "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
             "--concurrent-gc-syncs=40",
         ])  # fmt: skip
-        sched_config = self.dir / "kubeconfigs" / "kube-scheduler-config.yaml"
+
+    def _spawn_scheduler(self, ports: dict[str, int]) -> None:
+        kcs = self.dir / "kubeconfigs"
+        sched_config = kcs / "kube-scheduler-config.yaml"
         sched_config.write_text(yaml.safe_dump({
             "apiVersion": "kubescheduler.config.k8s.io/v1",
             "kind": "KubeSchedulerConfiguration",
@@ -641,6 +652,9 @@ class LocalCluster:
             "--bind-address=127.0.0.1", f"--secure-port={ports['kube-scheduler']}",
             "--leader-elect=false",
         ])  # fmt: skip
+
+    def _spawn_kwok(self) -> None:
+        kcs = self.dir / "kubeconfigs"
         self._spawn("kwok", [
             str(self.bin_dir / "kwok"), f"--kubeconfig={kcs}/kwok",
             "--manage-all-nodes=false",
@@ -701,6 +715,72 @@ class LocalCluster:
                 return False
             time.sleep(0.05)
 
+    # fault injection -------------------------------------------------------------------
+    def stop_component(self, name: str, *, kill: bool = False, grace: float = 10.0) -> None:
+        """Stop one component and leave the others running (SIGTERM, or SIGKILL with `kill`).
+
+        Why: reliability tests take the apiserver or etcd away under a running operator and
+        must see what clients see during a real outage; the other components keep running.
+        """
+        self._require_owned(name)
+        pid = self._pid(name)
+        members = group_members(pid, self.marker) if pid is not None else []
+        log(f"{'killing' if kill else 'stopping'} {name}")
+        _signal_all(members, signal.SIGKILL if kill else signal.SIGTERM)
+        if not self._reaped(members, 5.0 if kill else grace):
+            _signal_all(members, signal.SIGKILL)
+            if not self._reaped(members, 5.0):
+                raise ClusterError(f"{name} ({members}) survived SIGKILL")
+        self._pidfile(name).unlink(missing_ok=True)
+        self._procs.pop(name, None)
+
+    def start_component(self, name: str) -> float:
+        """Start one stopped component on its recorded ports; seconds until it is healthy.
+
+        Certificates, kubeconfigs and etcd's data are those of the running cluster, so
+        clients (the operator, the tests) reconnect to the same endpoints as after a crash.
+        """
+        self._require_owned(name)
+        if name in self.running_components():
+            raise ClusterError(f"{name} is already running")
+        ports = {k: int(v) for k, v in self.state()["ports"].items()}
+        t0 = time.monotonic()
+        if name == "etcd":
+            self._start_etcd(ports)
+        elif name == "kube-apiserver":
+            self._start_apiserver(ports)
+        elif name == "kube-controller-manager":
+            self._spawn_controller_manager(ports)
+            self._wait(f"{name} /healthz", functools.partial(_insecure_get, ports[name]))
+        elif name == "kube-scheduler":
+            self._spawn_scheduler(ports)
+            self._wait(f"{name} /healthz", functools.partial(_insecure_get, ports[name]))
+        else:
+            self.nodes = int(self.state().get("nodes", self.nodes))
+            self._spawn_kwok()
+            self._wait(f"{self.nodes} kwok nodes Ready", self._nodes_ready)
+        took = round(time.monotonic() - t0, 2)
+        log(f"{name} started again in {took:.2f}s")
+        return took
+
+    def restart(self, name: str, *, kill: bool = False, down_for: float = 0.0) -> dict[str, float]:
+        """Stop (or kill) one component, keep it down `down_for` s, start it again.
+
+        Returns the seconds spent stopping, down and starting, for the tests' figures.
+        """
+        t0 = time.monotonic()
+        self.stop_component(name, kill=kill)
+        stopped = round(time.monotonic() - t0, 2)
+        time.sleep(down_for)
+        started = self.start_component(name)
+        return {"stop": stopped, "down": round(down_for + started, 2), "start": started}
+
+    def _require_owned(self, name: str) -> None:
+        if name not in COMPONENTS:
+            raise ClusterError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+        if self.attached:
+            raise ClusterError("this cluster is attached (MLMODEL_KUBECONFIG): it is not ours to break")
+
     def status(self) -> dict[str, Any]:
         """What runs, whether the apiserver is ready, how many nodes are Ready."""
         running = self.running_components()
@@ -760,6 +840,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", parents=[common], help="stop every process of the cluster")
     sub.add_parser("status", parents=[common], help="show processes, /readyz and nodes")
     sub.add_parser("env", parents=[common], help="print export lines for KUBECONFIG and PATH")
+    restart = sub.add_parser("restart", parents=[common], help="stop one component and start it again")
+    restart.add_argument("component", choices=COMPONENTS)
+    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
     args = parser.parse_args(argv)
     cluster = LocalCluster(args.dir, nodes=getattr(args, "nodes", 2))
     try:
@@ -770,6 +853,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "down":
             cluster.stop()
             print(f"cluster in {cluster.dir} stopped")
+        elif args.command == "restart":
+            print(json.dumps(cluster.restart(args.component, kill=args.kill)))
         elif args.command == "status":
             info = cluster.status()
             print(json.dumps(info, indent=2))

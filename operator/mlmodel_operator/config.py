@@ -7,10 +7,13 @@ on names and defaults; nothing else in the operator reads `os.environ`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 DEFAULT_IMAGE = "mlmodel-operator:0.1.0"  # the chart and install.yaml set their image explicitly
+# kopf peering: one configured priority step is worth this many tie-breaker values.
+PRIORITY_SPREAD = 1 << 16
 
 
 class ConfigError(ValueError):
@@ -59,7 +62,8 @@ class Config:
     image_pull_policy: str = "IfNotPresent"
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
     peering: str | None = None  # None: standalone, no leader election
-    priority: int = 0
+    priority: int = 0  # the configured priority; see effective_priority()
+    peering_lifetime: int = 15  # seconds a silent peer is still believed alive
     liveness_host: str = "0.0.0.0"
     liveness_port: int = 8081  # 0 disables the endpoint
     resync_seconds: float = 60.0
@@ -83,6 +87,7 @@ class Config:
             namespaces=_list(e, p + "NAMESPACES"),
             peering=None if peering in ("", "standalone") else peering,
             priority=_int(e, p + "PRIORITY", 0),
+            peering_lifetime=_int(e, p + "PEERING_LIFETIME", 15, minimum=10),
             liveness_port=_int(e, p + "LIVENESS_PORT", 8081),
             resync_seconds=max(1.0, _float(e, p + "RESYNC_SECONDS", 60.0)),
             verify_urls=_bool(e, p + "VERIFY_URLS", True),
@@ -103,3 +108,15 @@ class Config:
         if self.liveness_port == 0:
             return None
         return f"http://{self.liveness_host}:{self.liveness_port}/healthz"
+
+
+def effective_priority(configured: int, draw: Callable[[int], int] = secrets.randbelow) -> int:
+    """The kopf peering priority: the configured one, then a random tie-breaker below it.
+
+    kopf pauses *every* peer when two of the same priority are alive, so replicas of one
+    Deployment (which share MLMODEL_OPERATOR_PRIORITY, 0 unless set) would all stand by
+    forever. Each process draws a tie-breaker at start-up instead: a higher configured
+    priority still always wins, and among equals exactly one is active. Random rather
+    than a hash of the pod name, so that an unlucky tie is not repeated on restart.
+    """
+    return configured * PRIORITY_SPREAD + draw(PRIORITY_SPREAD)

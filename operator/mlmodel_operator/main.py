@@ -1,7 +1,8 @@
-"""kopf wiring: handler registration and the operator entry point. No logic here."""
+"""kopf wiring: handler registration, kopf settings and the operator entry point. No logic here."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -11,11 +12,13 @@ import kopf
 from mlmodel_operator import GROUP, VERSION
 from mlmodel_operator.builders.common import MANAGED_BY
 from mlmodel_operator.clock import system_clock
-from mlmodel_operator.config import Config
+from mlmodel_operator.config import Config, effective_priority
 from mlmodel_operator.events import kopf_poster
 from mlmodel_operator.handlers import triggers
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.k8s.client import Kube
+from mlmodel_operator.k8s.peering import ensure_peering
+from mlmodel_operator.supervisor import Shutdown, supervise
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
 CHILDREN = (
@@ -29,6 +32,11 @@ OWNERS = (
     ("mlmodelservices", triggers.model_service_changed),
     ("visionservices", triggers.vision_changed),
 )
+# kopf's own API retries (watch streams, finalizers, events, peering keep-alives). Its
+# default (1, 1, 2, 3, 5, 8, 13, 21) gives up after 54 s and then waits up to 21 s between
+# attempts, so a watch came back up to 21 s after the apiserver did. Flat 5 s steps
+# reconnect within 5 s and ride out ~2.5 minutes before kopf gives up (see supervisor.py).
+KOPF_BACKOFFS = (0.5, 1.0, 2.0, 3.0, *(5.0,) * 30)
 
 
 def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, changed: Any) -> None:
@@ -39,8 +47,15 @@ def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, c
         if type != "DELETED" and namespace:
             changed(rt, namespace, name)
 
+    # backoff: a failed resync (API outage) is retried at the resync pace, not kopf's 60 s.
     @kopf.timer(
-        GROUP, VERSION, plural, id=f"{plural}-resync", interval=rt.config.resync_seconds, registry=registry
+        GROUP,
+        VERSION,
+        plural,
+        id=f"{plural}-resync",
+        interval=rt.config.resync_seconds,
+        backoff=rt.config.resync_seconds,
+        registry=registry,
     )
     def on_timer(*, name: str, namespace: str | None, **_: Any) -> None:
         if namespace:
@@ -58,14 +73,34 @@ def _register_child(
             triggers.child_changed(rt, namespace, dict(labels))
 
 
-def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
+def tune(settings: kopf.OperatorSettings, config: Config, priority: int) -> None:
+    """kopf settings that make restarts and outages of the control plane uneventful."""
+    settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
+    settings.posting.level = logging.INFO
+    settings.networking.error_backoffs = KOPF_BACKOFFS
+    settings.networking.connect_timeout = 10
+    settings.watching.connect_timeout = 10
+    settings.peering.priority = priority
+    # A SIGKILLed peer is trusted for `lifetime` seconds (kopf's default: 60); the standby
+    # takes over within about that long. Keep-alives go out every lifetime - (5..10) s.
+    settings.peering.lifetime = config.peering_lifetime
+
+
+def build_registry(rt: Runtime, priority: int = 0, shutdown: Shutdown | None = None) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
-        settings.posting.level = logging.INFO
-        settings.peering.priority = rt.config.priority
+        rt.resume()
+        tune(settings, rt.config, priority)
+        if rt.config.peering:
+            ensure_peering(rt.kube, rt.config.peering, rt.config.namespaces)
+
+    if shutdown is not None:
+
+        @kopf.on.startup(registry=registry)
+        async def signals(**_: Any) -> None:
+            shutdown.install()  # async: it needs kopf's event loop
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:
@@ -85,18 +120,27 @@ def build_runtime(config: Config) -> Runtime:
 
 
 def run(config: Config) -> None:
-    """Block running the operator until SIGINT/SIGTERM."""
+    """Block running the operator until SIGINT/SIGTERM; kopf is restarted if it fails."""
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if config.log_level != "DEBUG":
         # kopf logs every handler success per object; keep warnings and errors only.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    registry = build_registry(build_runtime(config))
-    kopf.run(
+    priority = effective_priority(config.priority)
+    if config.peering:
+        logging.getLogger("mlmodel_operator").info(
+            "peering %r with priority %d (configured %d)", config.peering, priority, config.priority
+        )
+    rt = build_runtime(config)
+    shutdown = Shutdown(rt.stop)
+    registry = build_registry(rt, priority, shutdown)
+    run_once = functools.partial(
+        kopf.run,
         registry=registry,
         standalone=config.peering is None,
         peering_name=config.peering,
-        priority=config.priority,
+        priority=priority,
         liveness_endpoint=config.liveness_endpoint,
         clusterwide=not config.namespaces,
         namespaces=list(config.namespaces),
     )
+    supervise(lambda: run_once(stop_flag=shutdown.arm()))

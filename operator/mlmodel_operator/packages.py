@@ -20,7 +20,7 @@ SOURCES_ROOT = "/sources"
 LATEST = "latest"
 _PLACEHOLDER = re.compile(r"\$\{packages\.(?:ml_model\.)?([^}]*)\}")
 # A version whose bytes are known to be wrong (or absent) is never deployed.
-BLOCKING_REASONS = frozenset({"ChecksumMismatch", "SourceNotFound"})
+BLOCKING_REASONS = frozenset({"ChecksumMismatch", "SourceNotFound", "InsecureSource"})
 
 
 class UnknownPackageError(ValueError):

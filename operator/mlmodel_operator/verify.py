@@ -4,6 +4,10 @@ ConfigMap bytes are read and hashed. URLs are fetched with a size cap (larger
 files are only HEAD-checked and left to the init container, which always
 verifies). PVC contents cannot be read from the operator. The result is one
 `status.versions[]` entry; `reason` is what `packages.BLOCKING_REASONS` checks.
+
+URLs follow the init container's policy (mlmodel_fetch.urls): https only, plain http
+only with `source.allowInsecureHttp`, on redirects too. A refused URL is
+`InsecureSource`, which blocks the version, so a pod never fails on it later.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from mlmodel_fetch.errors import FetchError
+from mlmodel_fetch.urls import check_url as check_url_policy
+from mlmodel_fetch.urls import opener
 from mlmodel_operator.packages import fingerprint, source_type
 
 ConfigMapReader = Callable[[str], dict[str, Any] | None]
@@ -81,16 +88,35 @@ def check_configmap(version: dict[str, Any], read: ConfigMapReader) -> dict[str,
     return check_bytes(version, data)
 
 
-def _open(url: str, method: str, timeout: float) -> Any:
+def _allow_http(version: dict[str, Any]) -> bool:
+    return bool(version.get("source", {}).get("allowInsecureHttp"))
+
+
+def url_refusal(version: dict[str, Any]) -> str | None:
+    """Why the URL policy refuses this version's url (None: allowed, or not a url source)."""
+    url = version.get("source", {}).get("url")
+    if url is None:
+        return None
+    try:
+        check_url_policy(url, _allow_http(version))
+    except FetchError as exc:
+        return str(exc)
+    return None
+
+
+def _open(url: str, method: str, timeout: float, allow_http: bool) -> Any:
     req = urllib.request.Request(url, method=method, headers={"User-Agent": "mlmodel-operator"})
-    return urllib.request.urlopen(req, timeout=timeout)
+    return opener(allow_http).open(req, timeout=timeout)
 
 
 def check_url(version: dict[str, Any], max_bytes: int, timeout: float) -> dict[str, Any]:
     """HEAD for reachability and size; GET and hash when small enough."""
-    url = version["source"]["url"]
+    url, allow_http = version["source"]["url"], _allow_http(version)
+    refused = url_refusal(version)
+    if refused:
+        return entry(version, "False", "InsecureSource", refused)
     try:
-        with _open(url, "HEAD", timeout) as resp:
+        with _open(url, "HEAD", timeout, allow_http) as resp:
             size = int(resp.headers.get("Content-Length") or -1)
         if size > max_bytes:
             return entry(
@@ -100,8 +126,10 @@ def check_url(version: dict[str, Any], max_bytes: int, timeout: float) -> dict[s
                 f"{size} bytes; the init container verifies it",
                 size=size,
             )
-        with _open(url, "GET", timeout) as resp:
+        with _open(url, "GET", timeout, allow_http) as resp:
             data = resp.read(max_bytes + 1)
+    except FetchError as exc:  # a redirect the URL policy refuses
+        return entry(version, "False", "InsecureSource", str(exc)[:300])
     except urllib.error.HTTPError as exc:
         return entry(version, "False", "Unreachable", f"HTTP {exc.code} {exc.reason}")
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
@@ -122,6 +150,9 @@ def check_version(
     kind = source_type(version.get("source", {}))
     if kind == "configMap":
         return check_configmap(version, read_configmap)
+    refused = url_refusal(version)
+    if refused:  # even with URL verification off: the init container would refuse it
+        return entry(version, "False", "InsecureSource", refused)
     if kind == "url" and verify_urls:
         return check_url(version, max_bytes, timeout)
     why = "URL verification is disabled" if kind == "url" else "PVC contents are not readable"
@@ -131,9 +162,14 @@ def check_version(
 
 
 def reusable(previous: dict[str, Any] | None, version: dict[str, Any]) -> bool:
-    """URL results are kept while the source is unchanged; ConfigMaps are cheap to re-read."""
+    """URL results are kept while the source is unchanged; ConfigMaps are cheap to re-read.
+
+    Never for a URL the policy refuses: a result recorded before the policy existed must
+    not keep an http source deployable.
+    """
     return (
-        previous is not None
+        url_refusal(version) is None
+        and previous is not None
         and previous.get("fingerprint") == fingerprint(version)
         and previous.get("sourceType") == "url"
         and previous.get("reason") in ("Verified", "ChecksumMismatch", "TooLargeToVerify")

@@ -28,9 +28,14 @@ def _positive(value: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of docs/architecture.md, shared by `mlmodel fetch` and `python -m`."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--url", help="http(s) URL of a .tflite, .tar.gz or .zip")
+    source.add_argument("--url", help="https URL of a .tflite, .tar.gz or .zip")
     source.add_argument("--file", type=Path, help="a file on a mounted volume")
     parser.add_argument("--sha256", type=_sha256, help="expected digest (required with --url)")
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="accept a plain http:// --url (and http redirects); https only otherwise",
+    )
     parser.add_argument("--dest", type=Path, required=True, help="directory to fill")
     parser.add_argument("--max-bytes", type=_positive, default=2 << 30)
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request seconds")
@@ -70,6 +75,7 @@ def handler(args: argparse.Namespace) -> int:
             dest=args.dest,
             max_bytes=args.max_bytes,
             timeout=args.timeout,
+            allow_insecure_http=args.allow_insecure_http,
         )
     except FetchError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from mlmodel_fetch import archive
+from mlmodel_fetch import archive, urls
 from mlmodel_fetch.errors import FetchError
 
 DEFAULT_MAX_BYTES = 2 << 30
@@ -47,12 +47,15 @@ def _stream(src: IO[bytes], out: IO[bytes], max_bytes: int, what: str) -> tuple[
     return digest.hexdigest(), size
 
 
-def _download(url: str, part: Path, max_bytes: int, timeout: float) -> tuple[str, int]:
-    """GET `url` with a few retries on transient errors (never on 4xx)."""
+def _download(
+    url: str, part: Path, max_bytes: int, timeout: float, allow_insecure_http: bool = False
+) -> tuple[str, int]:
+    """GET `url` with a few retries on transient errors (never on 4xx); redirects obey the URL policy."""
+    http = urls.opener(allow_insecure_http)
     for attempt in range(3):
         try:
             req = urllib.request.Request(url, headers={"User-Agent": "mlmodel-fetch"})
-            with urllib.request.urlopen(req, timeout=timeout) as resp, part.open("wb") as out:
+            with http.open(req, timeout=timeout) as resp, part.open("wb") as out:
                 return _stream(resp, out, max_bytes, url)
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt == 2:
@@ -129,8 +132,11 @@ def fetch(
     dest: Path,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60.0,
+    allow_insecure_http: bool = False,
 ) -> Fetched:
     """Fetch exactly one of `url`/`file` into `dest`, verified against `sha256`."""
+    if url is not None:
+        urls.check_url(url, allow_insecure_http)  # before touching `dest`
     # Start from an empty destination: a restarted init container must not
     # leave files of a previous attempt next to the new ones.
     dest.mkdir(parents=True, exist_ok=True)
@@ -138,7 +144,7 @@ def fetch(
     part = dest / _PART
     try:
         if url is not None:
-            digest, size = _download(url, part, max_bytes, timeout)
+            digest, size = _download(url, part, max_bytes, timeout, allow_insecure_http)
         elif file is not None:
             digest, size = _copy(file, part, max_bytes)
         else:

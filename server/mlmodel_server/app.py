@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors, metrics, mlflow, mlmodel, ui, v2, vision
-from .api.auth import BearerAuthMiddleware
+from .api.auth import BearerAuthMiddleware, TokenFile
 from .api.limits import BodyLimitMiddleware
 from .dataplane import DataPlane
 from .vision.image import DEFAULT_MAX_PIXELS
@@ -19,6 +19,7 @@ class HttpSettings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     auth_token: str | None = None  # None: no authentication
+    auth_token_file: str | None = None  # where auth_token came from: re-read when it changes
 
 
 def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> FastAPI:
@@ -39,7 +40,10 @@ def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> Fa
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth_token:
-        app.add_middleware(BearerAuthMiddleware, token=settings.auth_token)
+        token: str | TokenFile = settings.auth_token
+        if settings.auth_token_file:
+            token = TokenFile(settings.auth_token_file, settings.auth_token)
+        app.add_middleware(BearerAuthMiddleware, token=token)
     app.add_middleware(metrics.MetricsMiddleware, metrics=registry)
     app.router.add_event_handler("shutdown", dataplane.close)
     return app

@@ -98,7 +98,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -> None:
-    app = create_app(dataplane, HttpSettings(args.max_body_bytes, args.max_image_pixels, args.auth_token))
+    settings = HttpSettings(
+        args.max_body_bytes,
+        args.max_image_pixels,
+        auth_token=args.auth_token,
+        auth_token_file=args.auth_token_file,
+    )
+    app = create_app(dataplane, settings)
     config = uvicorn.Config(
         app,
         log_level=args.log_level,

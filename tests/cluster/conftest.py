@@ -10,6 +10,8 @@ Fixtures:
     local_cluster  session  LocalCluster (kubeconfig, bin_dir, kubectl(...))
     kube           session  kubernetes.client.ApiClient bound to the cluster's admin kubeconfig
     namespace      function a fresh namespace enforcing the `restricted` Pod Security Standard
+    fault_cluster, fault_kube, fault_ns, operators   (fault_fixtures.py) a private control
+                   plane for tests that restart its components, and operators to SIGKILL
 
 Helpers for tests: `from localcluster import wait_until` (hack/ is put on sys.path here).
 Operator fixtures: put them in tests/cluster/operator_fixtures.py and re-export them at the
@@ -121,5 +123,7 @@ def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterato
             raise
 
 
-# The operator fixtures live in their own module; re-exported so tests can just ask for them.
+# The operator and fault-injection fixtures live in their own modules; re-exported so tests
+# can just ask for them.
+from fault_fixtures import fault_cluster, fault_kube, fault_ns, operators  # noqa: E402, F401
 from operator_fixtures import mlmodel_crds, mlmodel_operator  # noqa: E402, F401

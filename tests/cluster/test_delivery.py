@@ -131,7 +131,8 @@ def sa_subject(namespace: str, release: str) -> str:
 # (verb, resource[/subresource]) the operator uses in every namespace it watches: kopf watches
 # the kinds and patches their finalizer, the reconciles read them and merge-patch /status,
 # server-side apply creates and patches children, pods are read for status, kopf posts events;
-# owner references with blockOwnerDeletion need update on the owner's finalizers.
+# owner references with blockOwnerDeletion need update on the owner's finalizers. The one delete
+# is of a NetworkPolicy whose owner turned spec.networkPolicy off.
 MUST_IN_WATCHED = [
     ("get", "mlmodelservices.mlmodel.dev"),
     ("list", "modelpackages.mlmodel.dev"),
@@ -145,6 +146,9 @@ MUST_IN_WATCHED = [
     ("patch", "deployments.apps"),
     ("watch", "deployments.apps"),
     ("create", "services"),
+    ("create", "networkpolicies.networking.k8s.io"),
+    ("patch", "networkpolicies.networking.k8s.io"),
+    ("delete", "networkpolicies.networking.k8s.io"),
     ("patch", "configmaps"),
     ("get", "configmaps"),
     ("list", "pods"),
@@ -159,6 +163,8 @@ MUST_NOT_IN_WATCHED = [
     ("patch", "pods"),
     ("delete", "deployments.apps"),
     ("delete", "services"),
+    ("delete", "configmaps"),
+    ("update", "networkpolicies.networking.k8s.io"),
     ("create", "mlmodelservices.mlmodel.dev"),
     ("update", "mlmodelservices.mlmodel.dev"),
     ("delete", "modelpackages.mlmodel.dev"),

@@ -2,8 +2,8 @@
 
 kwok makes pods Ready without running them, so nothing in the cluster proves that
 the pod spec we ship would serve. This runner does what a kubelet would: it
-materialises every volume in a temp dir (emptyDir empty, configMap from the real
-ConfigMap), runs each init container's command to completion, then the main
+materialises every volume in a temp dir (emptyDir empty, configMap and secret from the
+real objects), runs each init container's command to completion, then the main
 container, with the container's paths mapped onto those dirs, and waits for the
 readiness probe.
 """
@@ -27,6 +27,7 @@ from tests.conftest import free_port
 # The image's ENTRYPOINT is ["mlmodel"]; locally that is the same CLI module.
 ENTRYPOINT = [sys.executable, "-m", "mlmodel_server.cli"]
 ConfigMapReader = Callable[[str], dict[str, Any]]
+SecretReader = Callable[[str], dict[str, Any]]  # a Secret as the API returns it (base64 `data`)
 
 
 @dataclass
@@ -43,7 +44,12 @@ class PodRun:
             self.process.wait(timeout=15)
 
 
-def materialise_volumes(pod: dict[str, Any], root: Path, read_configmap: ConfigMapReader) -> dict[str, Path]:
+def materialise_volumes(
+    pod: dict[str, Any],
+    root: Path,
+    read_configmap: ConfigMapReader,
+    read_secret: SecretReader | None = None,
+) -> dict[str, Path]:
     """One directory per volume, filled as the kubelet would fill it."""
     dirs = {}
     for volume in pod.get("volumes", []):
@@ -51,6 +57,8 @@ def materialise_volumes(pod: dict[str, Any], root: Path, read_configmap: ConfigM
         path.mkdir(parents=True)
         if "configMap" in volume:
             _write_configmap(path, volume["configMap"], read_configmap(volume["configMap"]["name"]))
+        elif "secret" in volume and read_secret is not None:
+            _write_secret(path, volume["secret"], read_secret(volume["secret"]["secretName"]))
         elif "emptyDir" not in volume:
             raise AssertionError(f"volume {volume['name']} has a type this runner cannot provide")
         dirs[volume["name"]] = path
@@ -63,6 +71,15 @@ def _write_configmap(path: Path, source: dict[str, Any], configmap: dict[str, An
     items = source.get("items") or [{"key": k, "path": k} for k in files]
     for item in items:
         (path / item["path"]).write_bytes(files[item["key"]])
+
+
+def _write_secret(path: Path, source: dict[str, Any], secret: dict[str, Any]) -> None:
+    files = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+    items = source.get("items") or [{"key": k, "path": k} for k in files]
+    for item in items:
+        target = path / item["path"]
+        target.write_bytes(files[item["key"]])
+        target.chmod(item.get("mode", source.get("defaultMode", 0o644)))
 
 
 def _path_map(container: dict[str, Any], volumes: dict[str, Path], scratch: Path) -> list[tuple[str, str]]:
@@ -142,11 +159,16 @@ def wait_for_probe(
     raise AssertionError(f"readiness probe {path} never passed")
 
 
-def run_pod(pod: dict[str, Any], root: Path, read_configmap: ConfigMapReader) -> PodRun:
+def run_pod(
+    pod: dict[str, Any],
+    root: Path,
+    read_configmap: ConfigMapReader,
+    read_secret: SecretReader | None = None,
+) -> PodRun:
     """Materialise, run init containers, start the server and wait until it is ready."""
     scratch = root / "scratch"
     scratch.mkdir(parents=True)
-    volumes = materialise_volumes(pod, root, read_configmap)
+    volumes = materialise_volumes(pod, root, read_configmap, read_secret)
     messages = run_init_containers(pod, volumes, scratch)
     url, (process, container) = start_main_container(pod, volumes, scratch)
     run = PodRun(url, process, messages)

@@ -61,8 +61,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 Rules on namespaced resources, each for what the code does (docs/install.md, "Permissions"):
 the three kinds are watched and read, and patched only by kopf for its finalizer (the operator
 never writes spec); status is merge-patched; children are created and updated by server-side
-apply (create + patch), never deleted (garbage collection does); pods are read for status;
-events are posted by kopf. `update` on <kind>/finalizers lets the children's owner references
+apply (create + patch), never deleted (garbage collection does), except a NetworkPolicy, which
+is deleted when its owner's spec.networkPolicy is turned off; pods are read for status; events
+are posted by kopf. `update` on <kind>/finalizers lets the children's owner references
 set blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission plugin runs.
 */}}
 {{- define "mlmodel-operator.namespacedRules" -}}
@@ -81,6 +82,9 @@ set blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission 
 - apiGroups: [""]
   resources: [services, configmaps]
   verbs: [get, list, watch, create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]

@@ -18,6 +18,12 @@ from mlmodel_operator.packages import (
 
 VISION_DIR = "/etc/mlmodel"
 VISION_FILE = "vision.json"
+# Not below VISION_DIR: that is a ConfigMap volume, and a mount point cannot be created
+# inside a read-only volume.
+AUTH_DIR = "/etc/mlmodel-auth"
+AUTH_FILE = "token"
+AUTH_VOLUME = "auth-token"
+DEFAULT_AUTH_KEY = "token"
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,9 @@ def _fetch_source_args(pkg: ResolvedPackage) -> list[str]:
     if "persistentVolumeClaim" in pkg.source:
         path = pkg.source["persistentVolumeClaim"]["path"].lstrip("/")
         return ["--file", f"{src_dir}/{path}"]
+    if pkg.source.get("allowInsecureHttp"):
+        # The ModelPackage opted in explicitly (CRD: `source.allowInsecureHttp`).
+        return ["--url", pkg.source["url"], "--allow-insecure-http"]
     return ["--url", pkg.source["url"]]
 
 
@@ -120,7 +129,31 @@ def serve_args(inputs: ServingInputs) -> list[str]:
             "--vision-name",
             inputs.owner["metadata"]["name"],
         ]
+    if auth_secret(inputs.spec) is not None:
+        args += ["--auth-token-file", f"{AUTH_DIR}/{AUTH_FILE}"]
     return args + [str(a) for a in inputs.spec.get("args") or []]
+
+
+def auth_secret(spec: dict[str, Any]) -> dict[str, str] | None:
+    """`spec.auth` with its default key, or None when authentication is off (the default)."""
+    auth = spec.get("auth") or {}
+    if not auth.get("secretName"):
+        return None
+    return {"secretName": str(auth["secretName"]), "key": str(auth.get("key") or DEFAULT_AUTH_KEY)}
+
+
+def _auth_volume(secret: dict[str, str]) -> dict[str, Any]:
+    """Only the one key, under a fixed file name, readable by the server's group (fsGroup).
+
+    Selecting the key with `items` keeps the flag constant whatever the key is called, and
+    keeps any other keys of the Secret out of the pod. No subPath: the kubelet then
+    updates the file in place when the Secret changes, and the server re-reads it.
+    """
+    items = [{"key": secret["key"], "path": AUTH_FILE}]
+    return {
+        "name": AUTH_VOLUME,
+        "secret": {"secretName": secret["secretName"], "items": items, "defaultMode": 0o440},
+    }
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -140,6 +173,8 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     if inputs.vision_config is not None:
         mounts.append({"name": "vision-config", "mountPath": VISION_DIR, "readOnly": True})
+    if auth_secret(inputs.spec) is not None:
+        mounts.append({"name": AUTH_VOLUME, "mountPath": AUTH_DIR, "readOnly": True})
     container: dict[str, Any] = {
         "name": "server",
         "image": inputs.spec.get("image") or inputs.image,
@@ -152,6 +187,9 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
         "livenessProbe": _probe("/v2/health/live", 10, 3),
         "volumeMounts": mounts,
         "securityContext": security.container_security_context(),
+        # A load error is one stderr line before exit 1: it becomes the termination message,
+        # which the operator shows as the Degraded reason (status/workload.py).
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if inputs.spec.get("resources"):
         container["resources"] = inputs.spec["resources"]
@@ -168,6 +206,9 @@ def volumes(inputs: ServingInputs) -> list[dict[str, Any]]:
     if inputs.vision_config is not None:
         cm = common.child_name(inputs.owner["metadata"]["name"], inputs.component)
         vols.append({"name": "vision-config", "configMap": {"name": cm}})
+    secret = auth_secret(inputs.spec)
+    if secret is not None:
+        vols.append(_auth_volume(secret))
     return vols
 
 

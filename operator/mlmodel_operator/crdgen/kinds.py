@@ -48,8 +48,13 @@ def _source() -> Schema:
         },
     )
     pvc = obj({"claimName": string(253, minLength=1), "path": pvc_path}, required=["claimName", "path"])
+    insecure = {
+        "type": "boolean",
+        "description": "Allow a plain http:// url (no transport security; the sha256 still "
+        "protects the bytes). Off by default: http URLs are refused.",
+    }
     return obj(
-        {"url": url, "configMap": config_map, "persistentVolumeClaim": pvc},
+        {"url": url, "allowInsecureHttp": insecure, "configMap": config_map, "persistentVolumeClaim": pvc},
         None,
         description="Exactly one of url, configMap, persistentVolumeClaim.",
         **{
@@ -58,7 +63,18 @@ def _source() -> Schema:
                     "rule": "[has(self.url), has(self.configMap), "
                     "has(self.persistentVolumeClaim)].filter(x, x).size() == 1",
                     "message": "exactly one of url, configMap or persistentVolumeClaim must be set",
-                }
+                },
+                {
+                    "rule": "!has(self.url) || self.url.startsWith('https://') || "
+                    "(has(self.allowInsecureHttp) && self.allowInsecureHttp)",
+                    "message": "http:// URLs are refused unless source.allowInsecureHttp is true; use https://",
+                    "fieldPath": ".url",
+                },
+                {
+                    "rule": "!has(self.allowInsecureHttp) || has(self.url)",
+                    "message": "allowInsecureHttp applies to url sources only",
+                    "fieldPath": ".allowInsecureHttp",
+                },
             ]
         },
     )

@@ -84,6 +84,82 @@ def auto_stop() -> Schema:
     )
 
 
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+def auth() -> Schema:
+    """`spec.auth`: the Secret key holding the bearer token (the operator never reads it)."""
+    return obj(
+        {
+            "secretName": string(
+                253, minLength=1, pattern=DNS_SUBDOMAIN, description="A Secret in this namespace."
+            ),
+            "key": string(
+                253,
+                minLength=1,
+                pattern=r"^[-._a-zA-Z0-9]+$",
+                default="token",
+                description="The key holding the token (its first line is the token).",
+            ),
+        },
+        required=["secretName"],
+        description="Require 'Authorization: Bearer <token>' on the model endpoints; health, metrics "
+        "and the test page stay open. The Secret is mounted read-only into the server container.",
+    )
+
+
+def label_selector() -> Schema:
+    """A metav1.LabelSelector, as NetworkPolicy peers take it."""
+    requirement = obj(
+        {
+            "key": string(317, minLength=1),
+            "operator": {"type": "string", "enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+            "values": {"type": "array", "maxItems": 64, "items": string(63)},
+        },
+        required=["key", "operator"],
+    )
+    selector = obj(
+        {
+            "matchLabels": string_map(value_len=63),
+            "matchExpressions": {"type": "array", "maxItems": 16, "items": requirement},
+        }
+    )
+    selector["x-kubernetes-map-type"] = "atomic"
+    return selector
+
+
+def network_peer() -> Schema:
+    """A networking.k8s.io/v1 NetworkPolicyPeer."""
+    ip_block = obj(
+        {"cidr": string(64, minLength=1), "except": {"type": "array", "maxItems": 32, "items": string(64)}},
+        required=["cidr"],
+    )
+    peer = obj(
+        {"podSelector": label_selector(), "namespaceSelector": label_selector(), "ipBlock": ip_block},
+        description="podSelector alone: pods of this namespace; namespaceSelector: every pod of the "
+        "matching namespaces (with podSelector: the matching pods there); ipBlock: addresses.",
+    )
+    peer["x-kubernetes-validations"] = [
+        {
+            "rule": "has(self.ipBlock) ? !has(self.podSelector) && !has(self.namespaceSelector) "
+            ": has(self.podSelector) || has(self.namespaceSelector)",
+            "message": "a peer is an ipBlock alone, or a podSelector and/or a namespaceSelector",
+        }
+    ]
+    return peer
+
+
+def network_policy() -> Schema:
+    return obj(
+        {
+            "enabled": {"type": "boolean", "default": False},
+            "allowFrom": {"type": "array", "maxItems": 32, "items": network_peer()},
+        },
+        description="A NetworkPolicy admitting only these peers to the server's port; empty allowFrom: "
+        "pods of this namespace labelled mlmodel.dev/client=true. Needs a CNI that enforces policies.",
+    )
+
+
 def serving_knobs() -> dict[str, Schema]:
     """Pod and lifecycle fields shared by MLModelService and VisionService."""
     return {
@@ -120,6 +196,8 @@ def serving_knobs() -> dict[str, Schema]:
             description="RFC3339 time; a value after status.stopTime "
             "restarts a stopped service and resets the timer.",
         ),
+        "auth": auth(),
+        "networkPolicy": network_policy(),
     }
 
 

@@ -19,6 +19,7 @@ from mlmodel_operator.builders.children import (
 )
 from mlmodel_operator.builders.pod import ServingInputs
 from mlmodel_operator.clock import format_time
+from mlmodel_operator.handlers.networkpolicy import sync_network_policy
 from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.handlers.writer import write_status
@@ -93,6 +94,7 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None
     plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)
     desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
     rt.kube.apply(build_service(owner, component))
+    sync_network_policy(rt.kube, owner, component)
     # 3. Status comes from what the API server reports, not from what was applied.
     deployment, pods = _read_workload(rt, owner, component)
     work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), max(replicas, 1))

@@ -39,6 +39,8 @@ def reconcile(rt: Runtime, kind: str, namespace: str, name: str) -> None:
 
 
 def _users(rt: Runtime, kind: str, namespace: str, match: Any) -> list[str]:
+    if rt.coalescer.stopped.is_set():
+        return []  # shutting down: nothing will be reconciled, so nothing to list
     items = rt.kube.list(collection_path(API_VERSION, kind, namespace))
     return [i["metadata"]["name"] for i in items if match(i.get("spec") or {})]
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.status.conditions import without_times
 from mlmodel_operator.status.events import transition_events
+
+log = logging.getLogger("mlmodel_operator.writer")
 
 
 def _comparable(status: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +37,10 @@ def write_status(
         return False
     if rt.kube.patch_status(owner, new) is None:
         return False
+    # One line per status change (never per reconcile): which replica acted, and when.
+    meta, phase = owner["metadata"], new.get("phase")
+    where = f"{owner['kind']} {meta['namespace']}/{meta['name']}"
+    log.info("%s: status written%s", where, f", phase {phase}" if phase else "")
     for type_, reason, message in events:
         rt.post(owner, type_, reason, message)
     return True

@@ -2,16 +2,28 @@
 
 Builders produce plain manifests; converting them to generated model classes
 and back would only add ways to lose fields. Every call goes through
-`Kube.request`, which raises `kubernetes.client.ApiException` on non-2xx.
+`Kube.request`, which retries transient failures (k8s/retry.py) and raises
+`kubernetes.client.ApiException` on any other non-2xx answer.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from mlmodel_operator import API_VERSION, FIELD_MANAGER
+from mlmodel_operator.k8s.retry import RetryPolicy, retry_reason
+
+log = logging.getLogger("mlmodel_operator.kube")
+# (connect, read) seconds. A read waits for etcd when it is slow, but not past the point
+# where retrying the request on a fresh connection is the better bet.
+REQUEST_TIMEOUT = (5.0, 30.0)
 
 _CORE = {"Service": "services", "ConfigMap": "configmaps", "Pod": "pods", "Event": "events"}
 _APPS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
@@ -50,21 +62,43 @@ def is_namespace_terminating(exc: BaseException) -> bool:
 
 
 class Kube:
-    """Thin, synchronous; the operator calls it from kopf's worker threads."""
+    """Thin, synchronous; the operator calls it from kopf's worker threads.
 
-    def __init__(self, api_client: Any) -> None:
+    `retries` counts the retried failures by reason (`409`, `503`, `timeout`, ...): the
+    reliability tests and the logs report them.
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], object] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.api = api_client
+        self.policy = policy or RetryPolicy()
+        # Set at shutdown: a backoff wait ends at once and no further attempt is made.
+        self.stopping = threading.Event()
+        self._sleep, self._monotonic = sleep or self.stopping.wait, monotonic
+        self.retries: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
 
     @classmethod
     def from_environment(cls) -> Kube:
-        """In-cluster service account, else KUBECONFIG / ~/.kube/config."""
+        """In-cluster service account, else KUBECONFIG / ~/.kube/config.
+
+        urllib3's own retries are switched off: they retry at once, without backoff, and
+        out of sight; `request` is the one place that retries, waits and counts.
+        """
         from kubernetes import client, config
 
         try:
             config.load_incluster_config()
         except config.ConfigException:
             config.load_kube_config()
-        return cls(client.ApiClient())
+        configuration = client.Configuration.get_default_copy()
+        configuration.retries = False
+        return cls(client.ApiClient(configuration))
 
     def request(
         self,
@@ -75,12 +109,54 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
+        """One API call, retried while the failure is transient (see k8s/retry.py)."""
+        started, retry = self._monotonic(), 0
+        while True:
+            try:
+                return self._send(method, path, query, body, content_type)
+            except Exception as exc:
+                reason = retry_reason(method, exc)
+                retry += 1
+                if not self._may_retry(reason, retry, started):
+                    raise
+                self._count(reason or "")
+                wait = self.policy.delay(retry)
+                log.warning(
+                    "retrying %s %s after %s (retry %d/%d in %.2fs)",
+                    method,
+                    path,
+                    reason,
+                    retry,
+                    self.policy.attempts - 1,
+                    wait,
+                )
+                self._sleep(wait)
+                if self.stopping.is_set():
+                    raise
+
+    def _may_retry(self, reason: str | None, retry: int, started: float) -> bool:
+        return (
+            reason is not None
+            and retry < self.policy.attempts
+            and self._monotonic() - started < self.policy.deadline
+            and not self.stopping.is_set()
+        )
+
+    def _count(self, reason: str) -> None:
+        with self._count_lock:
+            self.retries[reason] += 1
+
+    def _send(
+        self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str
+    ) -> Any:
         from kubernetes.client import ApiException
 
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
-        resp = self.api.rest_client.request(method, url, headers=headers, body=body, _request_timeout=30)
+        resp = self.api.rest_client.request(
+            method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
+        )
         data = resp.read()
         text = data.decode() if isinstance(data, bytes) else str(data or "")
         if not 200 <= resp.status < 300:

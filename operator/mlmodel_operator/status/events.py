@@ -12,9 +12,12 @@ NORMAL, WARNING = "Normal", "Warning"
 _WARNING_PHASES = frozenset({"Failed", "Degraded"})
 
 
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+
+
 def _ready_message(status: dict[str, Any]) -> str:
-    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    return str(ready.get("message", ""))
+    return str(_ready(status).get("message", ""))
 
 
 def _versions(status: dict[str, Any]) -> dict[str, str]:
@@ -43,4 +46,8 @@ def transition_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[st
     if phase and phase != old.get("phase"):
         kind = WARNING if phase in _WARNING_PHASES else NORMAL
         events.append((kind, phase, _ready_message(new) or f"phase is now {phase}"))
+    elif phase in _WARNING_PHASES and _ready(new).get("reason") != _ready(old).get("reason"):
+        # Still failing, for another reason (e.g. Unschedulable, then CrashLoopBackOff once the
+        # pod runs): the new cause deserves its own Warning.
+        events.append((WARNING, phase, _ready_message(new)))
     return events

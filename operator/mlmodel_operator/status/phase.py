@@ -5,6 +5,10 @@ from __future__ import annotations
 from mlmodel_operator.packages import BLOCKING_REASONS
 
 PHASES = ("Pending", "Deploying", "Running", "Stopped", "Failed", "Degraded")
+# Not a failure but a step: the operator has not checked the new version's bytes yet
+# (it does so within one ModelPackage reconcile). Reporting it as Degraded would post a
+# Warning for every new version and show a reason that turns out wrong a moment later.
+TRANSIENT_REASONS = frozenset({"PackageNotVerified"})
 
 
 def compute_phase(
@@ -21,6 +25,7 @@ def compute_phase(
         return "Stopped"
     if not resolved:
         if has_deployment and serving:
-            return "Degraded"  # the previous version keeps serving
+            # The previous version keeps serving while the new one is checked or refused.
+            return "Deploying" if resolve_reason in TRANSIENT_REASONS else "Degraded"
         return "Failed" if resolve_reason in BLOCKING_REASONS else "Pending"
     return workload_phase

@@ -48,12 +48,22 @@ def _terminated_message(status: dict[str, Any]) -> str:
 
 
 def _error_text(message: str) -> str:
-    """`mlmodel fetch` writes {"error": ...} to its termination log; unwrap it."""
+    """The one line that says what went wrong.
+
+    `mlmodel fetch` writes {"error": ...} to its termination log. The server container
+    uses `terminationMessagePolicy: FallbackToLogsOnError`, so its message is the tail of
+    its log, whose last line is `mlmodel serve: error: ...` (or a traceback's last line).
+    """
     try:
         data = json.loads(message)
     except ValueError:
-        return message.strip()[:500]
-    return str(data.get("error", message)) if isinstance(data, dict) else message.strip()[:500]
+        return _last_line(message)
+    return str(data.get("error", message)) if isinstance(data, dict) else _last_line(message)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
 
 
 def _init_failure(status: dict[str, Any]) -> tuple[str, str] | None:
@@ -70,7 +80,7 @@ def _container_failure(status: dict[str, Any]) -> tuple[str, str] | None:
     name, waiting = status.get("name", "?"), (status.get("state") or {}).get("waiting") or {}
     if waiting.get("reason") in BAD_WAITING:
         detail = _terminated_message(status) or waiting.get("message", "")
-        return waiting["reason"], f"container {name}: {waiting['reason']} {detail}".strip()
+        return waiting["reason"], f"container {name}: {waiting['reason']}" + (f": {detail}" if detail else "")
     return None
 
 

@@ -8,6 +8,10 @@ needs `Authorization: Bearer <token>`, compared in constant time.
 from __future__ import annotations
 
 import hmac
+import logging
+import os
+import time
+from collections.abc import Callable
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,10 +21,58 @@ OPEN_PATHS = frozenset(
 )
 
 
+log = logging.getLogger("mlmodel_server.auth")
+
+
+class TokenFile:
+    """The token of a file that may change while the server runs.
+
+    A mounted Secret is updated in place by the kubelet (a new directory behind the
+    `..data` symlink), so a rotated token takes effect without restarting the pods. The
+    file is stat-ed at most every `recheck` seconds; a file that became unreadable or
+    empty keeps the previous token, so a botched rotation never opens the server.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        token: str | None = None,
+        recheck: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path, self.recheck, self.clock = path, recheck, clock
+        self.token = token if token is not None else read_token(path)
+        self._stamp = self._stat()
+        self._checked = clock()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def current(self) -> str:
+        now = self.clock()
+        if now - self._checked < self.recheck:
+            return self.token
+        self._checked = now
+        stamp = self._stat()
+        if stamp is None or stamp == self._stamp:
+            return self.token
+        try:
+            self.token = read_token(self.path)
+            self._stamp = stamp
+            log.info("auth token reloaded from %s", self.path)
+        except ValueError as exc:
+            log.warning("keeping the previous auth token: %s", exc)
+        return self.token
+
+
 class BearerAuthMiddleware:
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str | TokenFile) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.source = token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorised(scope):
@@ -37,7 +89,8 @@ class BearerAuthMiddleware:
 
     def _authorised(self, scope: Scope) -> bool:
         given = dict(scope["headers"]).get(b"authorization", b"")
-        return hmac.compare_digest(given, self.expected)
+        token = self.source if isinstance(self.source, str) else self.source.current()
+        return hmac.compare_digest(given, f"Bearer {token}".encode())
 
 
 def read_token(path: str) -> str:

@@ -13,6 +13,7 @@ from .. import __version__
 from ..dataplane import DataPlane
 from ..errors import InvalidInput, UnsupportedMediaType
 from ..runtime.model import TFLiteModel
+from . import openapi
 from .responses import JSON
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -36,6 +37,13 @@ def _tensor(model: TFLiteModel, name: str, value: Any) -> np.ndarray:
     return typed
 
 
+def _columns(rows: list[Any]) -> dict[str, list[Any]]:
+    """Row-oriented `instances` ([{name: value}, ...]) as one list per input name."""
+    if not all(isinstance(row, dict) for row in rows):
+        raise InvalidInput("Invalid input. 'instances' must be all objects (named inputs) or all tensors")
+    return {name: [row.get(name) for row in rows] for name in rows[0]}
+
+
 def _named_inputs(model: TFLiteModel, doc: dict[str, Any]) -> dict[str, np.ndarray]:
     """`inputs` (a tensor, or a dict of tensors) or `instances` (rows, stacked)."""
     key = next(k for k in INPUT_KEYS if k in doc)
@@ -43,7 +51,7 @@ def _named_inputs(model: TFLiteModel, doc: dict[str, Any]) -> dict[str, np.ndarr
         raise InvalidInput(f"'{key}' is not supported for tensor models; send 'inputs' or 'instances'")
     value = doc[key]
     if key == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
-        value = {name: [row.get(name) for row in value] for name in value[0]}
+        value = _columns(value)
     if isinstance(value, dict):
         return {name: _tensor(model, name, data) for name, data in value.items()}
     if len(model.inputs) != 1:
@@ -78,7 +86,7 @@ def router(dataplane: DataPlane) -> APIRouter:
     async def version() -> PlainTextResponse:
         return PlainTextResponse(__version__)
 
-    @api.post("/invocations")
+    @api.post("/invocations", openapi_extra=openapi.invocations())
     async def invocations(request: Request) -> JSON:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":

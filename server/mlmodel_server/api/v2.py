@@ -13,6 +13,7 @@ from ..dataplane import DataPlane
 from ..errors import InvalidInput, PayloadTooLarge
 from ..runtime.model import TFLiteModel
 from ..runtime.tensors import TensorSpec
+from . import openapi
 from .responses import JSON
 
 PLATFORM = "tensorflow_lite"
@@ -106,8 +107,8 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
         model = dataplane.model(name, version, need_ready=False)
         return JSON({"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503)
 
-    @api.post("/v2/models/{name}/infer")
-    @api.post("/v2/models/{name}/versions/{version}/infer")
+    @api.post("/v2/models/{name}/infer", openapi_extra=openapi.infer())
+    @api.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=openapi.infer())
     async def infer(name: str, request: Request, version: str | None = None) -> Response:
         model = dataplane.model(name, version)
         body = await _body(request, max_body_bytes)

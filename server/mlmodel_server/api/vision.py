@@ -12,6 +12,7 @@ from ..dataplane import DataPlane
 from ..errors import InvalidInput
 from ..vision.image import decode_image
 from ..vision.postprocess import Detection
+from . import openapi
 
 IMAGE_FIELDS = ("image", "images", "file")  # ours, ModelArts', a common default
 
@@ -69,7 +70,7 @@ def router(dataplane: DataPlane, max_pixels: int) -> APIRouter:
         props = dataplane.vision_service(name).properties
         return {**props.__dict__, "object_point_clouds_supported": False}
 
-    @api.post("/v1/vision/{name}/classifications")
+    @api.post("/v1/vision/{name}/classifications", openapi_extra=openapi.image())
     async def classifications(
         name: str, request: Request, n: int = Query(5, ge=1, le=1000)
     ) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def router(dataplane: DataPlane, max_pixels: int) -> APIRouter:
         found = await service.classify(await read_image(request, max_pixels), n)
         return {"classifications": [{"class_name": c.class_name, "confidence": c.confidence} for c in found]}
 
-    @api.post("/v1/vision/{name}/detections")
+    @api.post("/v1/vision/{name}/detections", openapi_extra=openapi.image())
     async def detections(
         name: str, request: Request, format: str = Query("viam", pattern="^(viam|modelarts)$")
     ) -> dict[str, Any]:

@@ -175,10 +175,19 @@ def _from_json(name: str, data: Any, dtype: np.dtype[Any], shape: tuple[int, ...
     return array.reshape(shape)
 
 
+def _bytes_array(data: Any) -> np.ndarray:
+    """BYTES elements are JSON strings. Anything else is refused: `bytes(n)` of a number
+    would allocate n zero bytes, so `[1e12]`-sized integers were a memory exhaustion."""
+    flat = np.asarray(data, dtype=np.object_).ravel()
+    for item in flat:
+        if not isinstance(item, str):
+            raise TypeError(f"BYTES elements must be strings, got {type(item).__name__}")
+    return np.array([s.encode() for s in flat], dtype=np.object_)
+
+
 def _typed_array(data: Any, dtype: np.dtype[Any]) -> np.ndarray:
     if dtype.kind == "O":
-        flat = np.asarray(data, dtype=np.object_).ravel()
-        return np.array([s.encode() if isinstance(s, str) else bytes(s) for s in flat], dtype=np.object_)
+        return _bytes_array(data)
     loose = np.asarray(data)
     if loose.dtype.kind not in "biuf" or (loose.dtype.kind == "f" and dtype.kind in "biu"):
         raise ValueError(f"expected {'integers' if dtype.kind in 'iu' else 'numbers'}, got {loose.dtype}")

@@ -98,7 +98,17 @@ def test_url_tar_gz_is_downloaded_and_unpacked(tmp_path: Path, http_server: str)
     blob = buf.getvalue()
     (tmp_path / "www" / "pkg.tar.gz").write_bytes(blob)
     dest = tmp_path / "d"
-    rc = main(["--url", f"{http_server}/pkg.tar.gz", "--sha256", sha(blob), "--dest", str(dest)])
+    rc = main(
+        [
+            "--url",
+            f"{http_server}/pkg.tar.gz",
+            "--allow-insecure-http",
+            "--sha256",
+            sha(blob),
+            "--dest",
+            str(dest),
+        ]
+    )
     assert rc == 0
     assert (dest / "labels.txt").read_text() == "apple\nbanana\n"
     assert not (dest / "pkg.tar.gz").exists()
@@ -107,7 +117,17 @@ def test_url_tar_gz_is_downloaded_and_unpacked(tmp_path: Path, http_server: str)
 def test_url_404_is_a_clear_error(
     tmp_path: Path, http_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc = main(["--url", f"{http_server}/missing.tflite", "--sha256", "0" * 64, "--dest", str(tmp_path / "d")])
+    rc = main(
+        [
+            "--url",
+            f"{http_server}/missing.tflite",
+            "--allow-insecure-http",
+            "--sha256",
+            "0" * 64,
+            "--dest",
+            str(tmp_path / "d"),
+        ]
+    )
     assert rc == 1
     assert "HTTP 404" in capsys.readouterr().err
 
@@ -120,6 +140,7 @@ def test_oversize_download_is_refused(
         [
             "--url",
             f"{http_server}/big.tflite",
+            "--allow-insecure-http",
             "--sha256",
             "0" * 64,
             "--dest",

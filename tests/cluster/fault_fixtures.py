@@ -1,0 +1,158 @@
+"""Fixtures for fault injection: a control plane of their own and operators to kill.
+
+The fault tests restart kube-apiserver and etcd and SIGKILL operators, so they
+get a private LocalCluster (module scope, a few seconds to start) instead of the
+session's: breaking the shared one would fail unrelated tests, and the
+session's cluster-wide operator would reconcile the objects that the operator
+under test is supposed to handle alone. Every operator started here watches
+only its test's namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from operator_fixtures import REPO, OperatorProcess, install_crds
+
+from localcluster import ClusterError, LocalCluster, free_ports, wait_until
+
+RESTRICTED_LABELS = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+
+
+def _namespace_name(test_name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
+    return f"f-{slug}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def fault_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A private control plane with the CRDs installed (even with MLMODEL_KUBECONFIG set)."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("faults") / "cluster", nodes=2, die_with_parent=True)
+    error = None
+    try:
+        cluster.start()
+        install_crds(cluster)
+    except (ClusterError, OSError) as exc:
+        error = str(exc)
+    if error:
+        cluster.stop(quiet=True)
+        pytest.fail(f"fault-injection control plane did not start: {error}", pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def fault_kube(fault_cluster: LocalCluster) -> Iterator[client.ApiClient]:
+    api = config.new_client_from_config(config_file=str(fault_cluster.kubeconfig))
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def fault_ns(fault_kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A `restricted` namespace in the private cluster, deleted afterwards."""
+    core = client.CoreV1Api(fault_kube)
+    name = _namespace_name(request.node.name)
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=RESTRICTED_LABELS))
+    )
+    wait_until(
+        lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
+        what=f"the default ServiceAccount in {name}",
+        timeout=60,
+    )
+    yield name
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+class Operators:
+    """Starts `python -m mlmodel_operator` processes; stops whatever is left at teardown."""
+
+    def __init__(self, cluster: LocalCluster, work: Path) -> None:
+        self.cluster, self.work, self.started = cluster, work, []  # type: ignore[var-annotated]
+
+    def start(self, name: str, *args: str, **env: str) -> OperatorProcess:
+        """One operator named `name` (its log: <work>/<name>.log) with extra CLI args and env."""
+        log, clock_file = self.work / f"{name}.log", self.work / f"{name}.clock"
+        clock_file.write_text("0")
+        (port,) = free_ports(1)
+        full_env = {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO / "server")]),
+            "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
+            "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
+            "MLMODEL_OPERATOR_CLOCK_OFFSET_FILE": str(clock_file),
+            "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",
+            **env,
+        }
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "mlmodel_operator", *args],
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        op = OperatorProcess(proc, log, clock_file, f"http://127.0.0.1:{port}/healthz")
+        self.started.append(op)
+        wait_until(op.healthy, what=f"operator {name} /healthz", timeout=90, check=op.check_alive)
+        return op
+
+    @staticmethod
+    def kill(op: OperatorProcess) -> float:
+        """SIGKILL, as an OOM kill or a node loss would; returns the monotonic time of death."""
+        op.proc.send_signal(signal.SIGKILL)
+        op.proc.wait(timeout=10)
+        return time.monotonic()
+
+    @staticmethod
+    def terminate(op: OperatorProcess) -> float:
+        """SIGTERM, as a rolling update would; returns the monotonic time it was sent."""
+        sent = time.monotonic()
+        op.proc.send_signal(signal.SIGTERM)
+        return sent
+
+    def stop_all(self) -> None:
+        for op in self.started:
+            if op.proc.poll() is None:
+                op.proc.terminate()
+                try:
+                    op.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    op.proc.kill()
+                    op.proc.wait()
+
+
+@pytest.fixture
+def operators(fault_cluster: LocalCluster, tmp_path: Path) -> Iterator[Operators]:
+    ops = Operators(fault_cluster, tmp_path)
+    yield ops
+    ops.stop_all()
+
+
+def log_lines(op: OperatorProcess, needle: str) -> list[str]:
+    return [line for line in op.log.read_text(errors="replace").splitlines() if needle in line]
+
+
+def figures(record: dict[str, Any]) -> None:
+    """Print a test's measurements in one greppable line (`pytest -s` or the -rA report)."""
+    print("FIGURES " + " ".join(f"{k}={v}" for k, v in record.items()))

@@ -68,11 +68,25 @@ def mlmodel_crds(local_cluster: LocalCluster) -> LocalCluster:
     return local_cluster
 
 
+# The running session operator per cluster (see mlmodel_operator).
+_SESSION_OPERATORS: dict[str, OperatorProcess] = {}
+
+
 @pytest.fixture(scope="session")
 def mlmodel_operator(
     mlmodel_crds: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    """One operator for the session, watching all namespaces, resyncing every 2 s."""
+    """One operator for the session, watching all namespaces, resyncing every 2 s.
+
+    Exactly one: a test module that imports this fixture (instead of getting it from
+    conftest.py) makes pytest create a second session-scoped instance, and two
+    cluster-wide operators with different test clocks would both reconcile every
+    object (auto-stop then flapped between their two notions of "now").
+    """
+    running = _SESSION_OPERATORS.get(str(mlmodel_crds.kubeconfig))
+    if running is not None and running.proc.poll() is None:
+        yield running
+        return
     work = tmp_path_factory.mktemp("operator")
     clock_file, log = work / "clock-offset", work / "operator.log"
     clock_file.write_text("0")
@@ -97,12 +111,14 @@ def mlmodel_operator(
             stderr=subprocess.STDOUT,
         )
     handle = OperatorProcess(proc, log, clock_file, f"http://127.0.0.1:{port}/healthz")
+    _SESSION_OPERATORS[str(mlmodel_crds.kubeconfig)] = handle
     try:
         wait_until(
             handle.healthy, what="the operator's liveness endpoint", timeout=60, check=handle.check_alive
         )
         yield handle
     finally:
+        _SESSION_OPERATORS.pop(str(mlmodel_crds.kubeconfig), None)
         proc.terminate()
         try:
             proc.wait(timeout=20)

@@ -27,11 +27,7 @@ from typing import Any
 import pytest
 import yaml
 from kubernetes import client
-from operator_fixtures import (  # noqa: F401  (fixtures)
-    OperatorProcess,
-    mlmodel_crds,
-    mlmodel_operator,
-)
+from operator_fixtures import OperatorProcess
 
 from localcluster import LocalCluster, free_ports, wait_until
 
@@ -393,7 +389,7 @@ def test_helm_install_watching_a_list_of_namespaces(
 @pytest.mark.parametrize("mode", ["all-namespaces", "watched-namespaces"])
 def test_rendered_chart_is_accepted_by_the_apiserver(
     tools: Tools,
-    mlmodel_crds: LocalCluster,  # noqa: F811  (the kopf peering CRDs for the peering objects)
+    mlmodel_crds: LocalCluster,  # the kopf peering CRDs, for the peering objects
     namespace: str,
     mode: str,
 ) -> None:
@@ -537,7 +533,7 @@ def test_operator_runs_with_exactly_the_charts_permissions(
 def test_gitops_examples_stay_in_sync_after_the_operator_reconciles(
     tools: Tools,
     namespace: str,
-    mlmodel_operator: OperatorProcess,  # noqa: F811
+    mlmodel_operator: OperatorProcess,
 ) -> None:
     """Apply the examples as Argo CD would (server-side apply, field manager "argocd"), let the
     operator make everything Ready, then the API server's own diff is empty: the operator wrote

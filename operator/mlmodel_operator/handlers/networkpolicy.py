@@ -13,6 +13,7 @@ from typing import Any
 from mlmodel_operator import FIELD_MANAGER
 from mlmodel_operator.builders import common, network
 from mlmodel_operator.k8s.client import Kube, is_not_found
+from mlmodel_operator.k8s.compare import covers
 
 
 def sync_network_policy(kube: Kube, owner: dict[str, Any], component: str) -> None:
@@ -21,11 +22,12 @@ def sync_network_policy(kube: Kube, owner: dict[str, Any], component: str) -> No
     name = common.child_name(owner["metadata"]["name"], component)
     path = network.policy_path(namespace, name)
     policy = network.build_network_policy(owner, component)
-    if policy is not None:
-        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
-        kube.request("PATCH", path, query=query, body=policy, content_type="application/apply-patch+yaml")
-        return
     existing = kube.get(path)
+    if policy is not None:
+        if existing is None or not covers(existing, policy):  # an idle resync writes nothing
+            query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+            kube.request("PATCH", path, query=query, body=policy, content_type="application/apply-patch+yaml")
+        return
     if existing is None or not network.owned_by(existing, owner):
         return
     _delete(kube, path, existing["metadata"]["uid"])

@@ -44,21 +44,24 @@ def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> S
 
 
 def _apply_workload(
-    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int
-) -> tuple[str | None, Plan]:
-    """Apply ConfigMap (vision) and Deployment; returns the desired template hash."""
+    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int, live: dict[str, Any] | None
+) -> tuple[str | None, Plan, bool]:
+    """Apply ConfigMap (vision) and Deployment where they differ from the live ones.
+
+    Returns the desired template hash, the plan, and whether the Deployment was written.
+    """
     if plan.effective is None:
-        return None, plan
+        return None, plan, False
     try:
         deployment = build_deployment(_inputs(rt, owner, component, plan), replicas)
     except UnknownPackageError as exc:
         failed = Resolution(reason="UnknownPackage", message=str(exc))
-        return None, Plan(failed, None, plan.model_service, plan.extra)
+        return None, Plan(failed, None, plan.model_service, plan.extra), False
     if component == "vision":
-        rt.kube.apply(build_configmap(owner))
-    rt.kube.apply(deployment)
+        rt.kube.ensure(build_configmap(owner))
+    written = rt.kube.ensure(deployment, live)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    return annotations[common.ANNOTATION_TEMPLATE_HASH], plan
+    return annotations[common.ANNOTATION_TEMPLATE_HASH], plan, written
 
 
 def _read_workload(
@@ -92,11 +95,14 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None
     replicas = 0 if run.stopped else int(spec.get("replicas", 1))
     # 2. Resolve packages and apply the children (a failed resolution keeps the last pins).
     plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)
-    desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
-    rt.kube.apply(build_service(owner, component))
+    # Children are read first and written only where they differ: an idle resync sends no write.
+    deployment, pods = _read_workload(rt, owner, component)
+    desired_hash, plan, written = _apply_workload(rt, owner, component, plan, replicas, deployment)
+    rt.kube.ensure(build_service(owner, component))
     sync_network_policy(rt.kube, owner, component)
     # 3. Status comes from what the API server reports, not from what was applied.
-    deployment, pods = _read_workload(rt, owner, component)
+    if written:
+        deployment, pods = _read_workload(rt, owner, component)
     work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), max(replicas, 1))
     observed = serving.Observed(
         generation=owner["metadata"].get("generation", 0),

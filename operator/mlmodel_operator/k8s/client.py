@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from mlmodel_operator import API_VERSION, FIELD_MANAGER
+from mlmodel_operator.k8s.compare import covers
 from mlmodel_operator.k8s.retry import RetryPolicy, retry_reason
 
 log = logging.getLogger("mlmodel_operator.kube")
@@ -189,6 +190,19 @@ class Kube:
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
         return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml")
+
+    def ensure(self, obj: dict[str, Any], live: dict[str, Any] | None = None) -> bool:
+        """Apply `obj` unless the live object (read here if not given) already covers it.
+
+        Returns whether a write was sent, so callers know to read the result back.
+        """
+        if live is None:
+            meta = obj["metadata"]
+            live = self.get(object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]))
+        if live is not None and covers(live, obj):
+            return False
+        self.apply(obj)
+        return True
 
     def patch_status(self, owner: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch the status subresource; the operator never writes `spec`."""

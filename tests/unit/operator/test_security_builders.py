@@ -183,11 +183,21 @@ PATH = "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/fruit-mlmodel"
 def test_sync_applies_the_policy_server_side() -> None:
     kube = FakeKube()
     sync_network_policy(kube, owner(networkPolicy={"enabled": True}), "mlmodel")  # type: ignore[arg-type]
-    [(method, path, kw)] = kube.calls
-    assert (method, path) == ("PATCH", PATH)
+    [read, (method, path, kw)] = kube.calls
+    assert read[:2] == ("GET", PATH) and (method, path) == ("PATCH", PATH)
     assert kw["content_type"] == "application/apply-patch+yaml"
     assert kw["query"] == {"fieldManager": "mlmodel-operator", "force": "true"}
     assert kw["body"]["kind"] == "NetworkPolicy"
+
+
+def test_sync_sends_no_write_when_the_live_policy_already_matches() -> None:
+    desired = owner(networkPolicy={"enabled": True})
+    first = FakeKube()
+    sync_network_policy(first, desired, "mlmodel")  # type: ignore[arg-type]
+    applied = first.calls[-1][2]["body"]
+    kube = FakeKube({PATH: {**applied, "status": {}}})
+    sync_network_policy(kube, desired, "mlmodel")  # type: ignore[arg-type]
+    assert [c[0] for c in kube.calls] == ["GET"]
 
 
 def test_sync_deletes_only_our_policy_when_disabled() -> None:

@@ -116,6 +116,15 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates_or_orphans(
     )
     converge_s = time.monotonic() - restarted_at
     objs.wait(lambda: pod_owners(objs) == kept, "exactly one live pod per service", timeout=120)
+    # The garbage collector removes the deleted services' children on its own schedule.
+    objs.wait(
+        lambda: all(
+            instances(objs.list(kind, api=api, selector=MANAGED)) <= set(kept)
+            for kind, api in (("Deployment", "apps/v1"), ("Service", "v1"), ("ReplicaSet", "apps/v1"))
+        ),
+        "the deleted services' children garbage-collected",
+        timeout=120,
+    )
     gc_s = time.monotonic() - restarted_at
 
     deployments = objs.list("Deployment", api="apps/v1", selector=MANAGED)

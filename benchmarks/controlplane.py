@@ -216,6 +216,7 @@ def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
         kube = admin_kube(cluster.kubeconfig, opts.apply_workers + 4)
         prepare_cluster(cluster, kube)
         seed_package(kube)
+        source = operator_source()  # the operator may change between runs of one session
         proc, log_path = start_operator(cluster, workdir, opts.operator_env)
         package = object_path(API, "ModelPackage", NAMESPACE, PACKAGE)
         wait_until(
@@ -226,7 +227,7 @@ def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
         )
         time.sleep(2)  # let the operator's startup listing and timers' first round settle
         sampler = probes.ProcSampler(proc.pid).start()
-        yield Bench(cluster, kube, proc, log_path, sampler, {"nodes": nodes, "workdir": str(workdir)})
+        yield Bench(cluster, kube, proc, log_path, sampler, {"nodes": nodes, "operator_source": source})
     finally:
         if proc is not None:
             stop_operator(proc)
@@ -615,7 +616,6 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "operator_source": operator_source(),
         "targets": TARGETS,
         "operator_env": opts.operator_env,
         "note": "CPU is shared with whatever else runs on the machine; see cpu_seconds.other_processes",

@@ -18,9 +18,11 @@ the figures in README.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -158,8 +160,8 @@ class Bench:
             self.check(server, path, port, request)
             for c in self.s.concurrencies:
                 meters = self._meters(server, port, pgids)
-                run = partial(loadgen.closed_loop, servers.HOST, port, request, c, self.timing, meters)
-                self._cell(server, path, c, lambda run=run: loadgen.run(run()))
+                measure = partial(loadgen.measure, servers.HOST, port, request, c, self.timing, meters)
+                self._cell(server, path, c, measure)
 
     def _meters(self, server: str, port: int, pgids: tuple[int, ...]) -> list[loadgen.WindowMeter]:
         meters: list[loadgen.WindowMeter] = [cpustat.Meter(pgids)]
@@ -174,10 +176,11 @@ class Bench:
         result = measure()
         if self.quiet.noisy(result.window) and self.quiet.budget_s > 0:
             log(f"    ({result.window['other_cores']:.2f} cores busy elsewhere: measuring again)")
-            started = time.monotonic()
             self.quiet.wait(20)
-            result = min(result, measure(), key=lambda r: r.window.get("other_cores", 0.0))
+            started = time.monotonic()
+            again = measure()
             self.quiet.spend(time.monotonic() - started)
+            result = min(result, again, key=lambda r: r.window.get("other_cores", 0.0))
         self._add(server, path, concurrency, result)
 
     def check(self, server: str, path: str, port: int, request: loadgen.HttpRequest) -> None:
@@ -230,9 +233,9 @@ def prepare_peers(enabled: bool) -> dict[str, Path]:
     }
 
 
-def machine(peer_venvs: dict[str, Path]) -> dict[str, Any]:
+def machine(peer_venvs: dict[str, Path], started: str) -> dict[str, Any]:
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "date": started,
         "cores": rawlimit.cores(),
         "cpu": _cpu_model(),
         "python": platform.python_version(),
@@ -292,7 +295,7 @@ def _meta_line(meta: dict[str, Any], settings: Settings) -> str:
     )
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, bool]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, bool, Path | None]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per cell (default 10)")
     parser.add_argument(
@@ -303,6 +306,9 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool]:
     parser.add_argument("--no-peers", action="store_true", help="skip KServe and MLflow")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md's figures")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="only redo tables, plot and README from a results JSON"
+    )
     parser.add_argument(
         "--server-args",
         default="",
@@ -321,28 +327,50 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool]:
         help="seconds to spend waiting for quiet and re-measuring noisy cells (default 120)",
     )
     args = parser.parse_args(argv)
-    return Settings(
-        duration=args.duration,
-        warmup=args.warmup,
-        concurrencies=tuple(int(c) for c in args.concurrency.split(",")),
-        peers=not args.no_peers,
-        out_dir=args.out,
-        log_dir=Path(tempfile.mkdtemp(prefix="mlmodel-bench-logs-")),
-        readme=None if args.no_readme else HERE / "README.md",
-        quiet_cores=args.quiet_cores,
-        retry_budget_s=args.retry_budget,
-        server_args=tuple(shlex.split(args.server_args)),
-    ), args.mediapipe
+    return (
+        Settings(
+            duration=args.duration,
+            warmup=args.warmup,
+            concurrencies=tuple(int(c) for c in args.concurrency.split(",")),
+            peers=not args.no_peers,
+            out_dir=args.out,
+            log_dir=Path(tempfile.gettempdir()) / f"mlmodel-bench-logs-{os.getpid()}",
+            readme=None if args.no_readme else HERE / "README.md",
+            quiet_cores=args.quiet_cores,
+            retry_budget_s=args.retry_budget,
+            server_args=tuple(shlex.split(args.server_args)),
+        ),
+        args.mediapipe,
+        args.render,
+    )
+
+
+def render(settings: Settings, results: Path) -> int:
+    """Tables, plot and README figures again from a results JSON, without measuring."""
+    doc = json.loads(results.read_text(encoding="utf-8"))
+    stored = doc["settings"]
+    settings = dataclasses.replace(
+        settings,
+        duration=stored["duration_s"],
+        warmup=stored["warmup_s"],
+        concurrencies=tuple(stored["concurrency"]),
+        quiet_cores=stored["quiet_cores"],
+        server_args=tuple(stored["server_args"]),
+    )
+    print(write_outputs(settings, doc["meta"], doc["models"]))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings, mediapipe = parse_args(argv)
-    started = time.monotonic()
+    settings, mediapipe, results = parse_args(argv)
+    if results is not None:
+        return render(settings, results)
+    started, date = time.monotonic(), time.strftime("%Y-%m-%d %H:%M %Z")
     peer_venvs = prepare_peers(settings.peers)
     log(f"server logs in {settings.log_dir}")
     quiet = cpustat.Quiet(settings.quiet_cores, settings.retry_budget_s, log)
     models = [Bench(settings, w, peer_venvs, quiet).run() for w in selected_workloads(mediapipe)]
-    print(write_outputs(settings, machine(peer_venvs), models))
+    print(write_outputs(settings, machine(peer_venvs, date), models))
     log(f"done in {time.monotonic() - started:.0f} s; results in {settings.out_dir}")
     return 0
 

@@ -136,7 +136,7 @@ async def read_response(reader: asyncio.StreamReader) -> HttpResponse:
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
         if size == 0:
@@ -221,6 +221,18 @@ async def _metered(window: tuple[float, float], meters: Sequence[WindowMeter]) -
     start_all(meters)
     await asyncio.sleep(max(0.0, window[1] - time.perf_counter()))
     return stop_all(meters)
+
+
+def measure(
+    host: str,
+    port: int,
+    request: HttpRequest,
+    concurrency: int,
+    timing: tuple[float, float],
+    meters: Sequence[WindowMeter] = (),
+) -> CellResult:
+    """`closed_loop`, run to completion on an event loop of its own."""
+    return run(closed_loop(host, port, request, concurrency, timing, meters))
 
 
 def start_all(meters: Sequence[WindowMeter]) -> None:

@@ -88,7 +88,9 @@ def _requests_panel(ax: Any, runs: list[dict[str, Any]]) -> None:
         values = [r["burst"]["requests"]["operator_per_service_by_verb"].get(verb, 0.0) for r in runs]
         ax.bar(labels, values, bottom=bottom, label=verb)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.set(title="operator API requests per service until all Ready", ylabel="requests / service")
+    ax.set(
+        title="operator API requests per service (until all Ready or timeout)", ylabel="requests / service"
+    )
     ax.legend(fontsize="small")
 
 
@@ -99,5 +101,9 @@ def _idle_panel(ax: Any, runs: list[dict[str, Any]]) -> None:
     ax.bar(labels, mine, label="operator (APPLY, PATCH, kopf events)")
     bars = ax.bar(labels, [max(0.0, x) for x in rest], bottom=mine, label="other clients")
     ax.bar_label(bars, labels=[f"{m:.0f} / {m + r:.0f}" for m, r in zip(mine, rest, strict=True)])
-    ax.set(title="writes per minute while idle (target 0)", ylabel="writes / min")
+    ax.set(
+        title="writes per minute while idle (target 0)",
+        ylabel="writes / min",
+        ylim=(0, max(1.0, *(m + r for m, r in zip(mine, rest, strict=True))) * 1.15),
+    )
     ax.legend(fontsize="small")

@@ -286,8 +286,10 @@ def _settings_doc(settings: Settings) -> dict[str, Any]:
 
 def _meta_line(meta: dict[str, Any], settings: Settings) -> str:
     peers = ", ".join(f"{name} {version}" for name, version in meta["peers"].items()) or "peers skipped"
+    runs = meta.get("runs", 1)
     return (
-        f"Measured {meta['date']} on {meta['cores']} cores ({meta['cpu']}), Python {meta['python']}, "
+        (f"Each cell: the quietest of {runs} runs. " if runs > 1 else "")
+        + f"Measured {meta['date']} on {meta['cores']} cores ({meta['cpu']}), Python {meta['python']}, "
         f"ai-edge-litert {meta['ai-edge-litert']}, {peers}; {settings.warmup:g} s warm-up + "
         f"{settings.duration:g} s per cell; client on the same cores"
         + (f"; mlmodel serve {' '.join(settings.server_args)}" if settings.server_args else "")
@@ -295,7 +297,7 @@ def _meta_line(meta: dict[str, Any], settings: Settings) -> str:
     )
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, bool, Path | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, bool, list[Path] | None]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per cell (default 10)")
     parser.add_argument(
@@ -307,7 +309,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool, Path | None]:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md's figures")
     parser.add_argument(
-        "--render", type=Path, metavar="JSON", help="only redo tables, plot and README from a results JSON"
+        "--render",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="only redo tables, plot and README from results JSON(s); several: the quietest run per cell",
     )
     parser.add_argument(
         "--server-args",
@@ -345,10 +351,14 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool, Path | None]:
     )
 
 
-def render(settings: Settings, results: Path) -> int:
-    """Tables, plot and README figures again from a results JSON, without measuring."""
-    doc = json.loads(results.read_text(encoding="utf-8"))
-    stored = doc["settings"]
+def render(settings: Settings, results: list[Path]) -> int:
+    """Tables, plot and README figures again from results JSONs, without measuring.
+
+    Given several runs, each cell is taken from the run where other processes were
+    quietest during it (a shared machine's noise only ever slows a cell down).
+    """
+    docs = [json.loads(path.read_text(encoding="utf-8")) for path in results]
+    stored = docs[0]["settings"]
     settings = dataclasses.replace(
         settings,
         duration=stored["duration_s"],
@@ -357,7 +367,8 @@ def render(settings: Settings, results: Path) -> int:
         quiet_cores=stored["quiet_cores"],
         server_args=tuple(stored["server_args"]),
     )
-    print(write_outputs(settings, doc["meta"], doc["models"]))
+    meta, models = report.merge_runs(docs)
+    print(write_outputs(settings, meta, models))
     return 0
 
 

@@ -129,6 +129,28 @@ def _delta(what: str, slow: Row, fast: Row) -> Verdict:
     return Verdict(what, measured, "", None)
 
 
+def merge_runs(docs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[Row]]:
+    """(meta, models) of several runs: per cell, the row measured with the least other load."""
+    meta = {**docs[0]["meta"], "runs": len(docs), "date": ", ".join(d["meta"]["date"] for d in docs)}
+    models = []
+    for model in docs[0]["models"]:
+        rows = [r for d in docs for m in d["models"] if m["name"] == model["name"] for r in m["rows"]]
+        best: dict[tuple[str, str, int], Row] = {}
+        for row in rows:
+            key = (row["server"], row["path"], row["concurrency"])
+            if key not in best or _other(row) < _other(best[key]):
+                best[key] = row
+        merged = list(best.values())
+        single = _cell(merged, RAW, SINGLE_INVOKE)
+        invoke_ms = single["p50_ms"] if single else model["invoke_ms"]
+        models.append({**model, "rows": merged, "invoke_ms": invoke_ms})
+    return meta, models
+
+
+def _other(row: Row) -> float:
+    return float(row.get("window", {}).get("other_cores", 0.0))
+
+
 # -- tables --------------------------------------------------------------------
 
 

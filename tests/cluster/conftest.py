@@ -22,21 +22,20 @@ sys.path); pytest_plugins cannot be used in a non-root conftest.
 from __future__ import annotations
 
 import os
-import re
-import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
+from namespaces import namespace_name, restricted_namespace  # noqa: E402
+
 import localcluster  # noqa: E402
-from localcluster import LocalCluster, wait_until  # noqa: E402
+from localcluster import LocalCluster  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESTRICTED_LABELS = {
@@ -92,35 +91,11 @@ def kube(local_cluster: LocalCluster) -> Iterator[client.ApiClient]:
 # --- per-test isolation -------------------------------------------------------------------
 
 
-def _namespace_name(test_name: str) -> str:
-    """DNS-1123 name that tells which test made it, unique across reruns."""
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
-    return f"t-{slug}-{secrets.token_hex(3)}"
-
-
 @pytest.fixture
 def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace of its own per test, enforcing PSS `restricted`, deleted afterwards.
-
-    Waits for its default ServiceAccount: until the controller creates it, the
-    ServiceAccount admission plugin rejects every pod, which would mask other errors.
-    """
-    core = client.CoreV1Api(kube)
-    name = _namespace_name(request.node.name)
-    core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=RESTRICTED_LABELS))
-    )
-    wait_until(
-        lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
-        what=f"the default ServiceAccount in {name}",
-        timeout=30,
-    )
-    yield name
-    try:
-        core.delete_namespace(name, propagation_policy="Background")
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    """A namespace of its own per test, enforcing PSS `restricted`, deleted afterwards."""
+    with restricted_namespace(kube, namespace_name(request.node.name, "t"), RESTRICTED_LABELS, 30) as name:
+        yield name
 
 
 # The operator and fault-injection fixtures live in their own modules; re-exported so tests

@@ -11,8 +11,6 @@ only its test's namespace.
 from __future__ import annotations
 
 import os
-import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from namespaces import namespace_name, restricted_namespace
 from operator_fixtures import REPO, OperatorProcess, install_crds
 
 from localcluster import ClusterError, LocalCluster, free_ports, wait_until
@@ -32,11 +30,6 @@ RESTRICTED_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
 }
-
-
-def _namespace_name(test_name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", test_name.lower()).strip("-")[:40].strip("-")
-    return f"f-{slug}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +59,9 @@ def fault_kube(fault_cluster: LocalCluster) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def fault_ns(fault_kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
     """A `restricted` namespace in the private cluster, deleted afterwards."""
-    core = client.CoreV1Api(fault_kube)
-    name = _namespace_name(request.node.name)
-    core.create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=RESTRICTED_LABELS))
-    )
-    wait_until(
-        lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
-        what=f"the default ServiceAccount in {name}",
-        timeout=60,
-    )
-    yield name
-    try:
-        core.delete_namespace(name, propagation_policy="Background")
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    name = namespace_name(request.node.name, "f")
+    with restricted_namespace(fault_kube, name, RESTRICTED_LABELS, 60) as created:
+        yield created
 
 
 class Operators:

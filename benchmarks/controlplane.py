@@ -56,6 +56,7 @@ from kubernetes import client, config, watch  # noqa: E402
 import controlplane_probes as probes  # noqa: E402
 from controlplane_report import markdown_table, plot  # noqa: E402
 from localcluster import LocalCluster, free_ports, wait_until  # noqa: E402
+from mlmodel_operator.events import COMPONENT as EVENT_REPORTER  # noqa: E402
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path  # noqa: E402
 
 GROUP, VERSION, API = "mlmodel.dev", "v1alpha1", "mlmodel.dev/v1alpha1"
@@ -455,17 +456,17 @@ def measure_idle(bench: Bench, opts: Options) -> dict[str, Any]:
     counts, cpu = diff.requests, cpu_delta(cpu1, cpu0)
     per_min = 60.0 / opts.idle_seconds
     writes_all, writes_op = probes.writes(counts), probes.writes(probes.operator_share(counts))
-    # kopf's Events are among the core POST events counted by the apiserver in this window.
+    # The operator's Events are among the core POST events counted by the apiserver here.
     posted = writes_all.get(probes.Key("POST", "", "events", "", "resource"), 0)
-    kopf_events = min(events_by_reporter(bench.kube, since=started).get("kopf", 0), posted)
+    operator_events = min(events_by_reporter(bench.kube, since=started).get(EVENT_REPORTER, 0), posted)
     return {
         "settle_seconds": opts.settle_seconds,
         "seconds": opts.idle_seconds,
         "writes_per_min_all": round(sum(writes_all.values()) * per_min, 1),
-        "writes_per_min_operator": round((sum(writes_op.values()) + kopf_events) * per_min, 1),
+        "writes_per_min_operator": round((sum(writes_op.values()) + operator_events) * per_min, 1),
         "writes_all": probes.by_label(writes_all),
         "writes_operator": probes.by_label(writes_op),
-        "kopf_events": kopf_events,
+        "operator_events": operator_events,
         "operator_requests_per_min": round(sum(probes.operator_share(counts).values()) * per_min, 1),
         "operator_requests": probes.by_label(probes.operator_share(counts)),
         "apiserver_seconds_all_clients": probes.by_label(probes.non_watch(diff.seconds), 1),
@@ -476,7 +477,7 @@ def measure_idle(bench: Bench, opts: Options) -> dict[str, Any]:
 
 
 def events_by_reporter(kube: Kube, since: datetime | None = None) -> Counter[str]:
-    """Kubernetes Events in the namespace by reporting component (kopf = the operator)."""
+    """Kubernetes Events in the namespace by reporting component (EVENT_REPORTER = ours)."""
     out: Counter[str] = Counter()
     for event in kube.list(collection_path("v1", "Event", NAMESPACE)):
         created = datetime.fromisoformat(event["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
@@ -485,11 +486,11 @@ def events_by_reporter(kube: Kube, since: datetime | None = None) -> Counter[str
     return out
 
 
-def kopf_event_reasons(kube: Kube) -> dict[str, int]:
+def operator_event_reasons(kube: Kube) -> dict[str, int]:
     reasons = Counter(
         e.get("reason", "")
         for e in kube.list(collection_path("v1", "Event", NAMESPACE))
-        if e.get("reportingComponent") == "kopf"
+        if e.get("reportingComponent") == EVENT_REPORTER
     )
     return dict(reasons.most_common())
 
@@ -547,7 +548,7 @@ def run_size(n: int, opts: Options) -> dict[str, Any]:
             "idle": idle,
             "operator": operator_summary(bench, burst, idle, opts, rss_start),
             "events_by_reporter": dict(events_by_reporter(bench.kube).most_common()),
-            "kopf_event_reasons": kopf_event_reasons(bench.kube),
+            "operator_event_reasons": operator_event_reasons(bench.kube),
         }
 
 

@@ -67,6 +67,7 @@ class Config:
     liveness_host: str = "0.0.0.0"
     liveness_port: int = 8081  # 0 disables the endpoint
     resync_seconds: float = 60.0
+    workers: int = 8  # reconcile threads (the work queue's); the API server is the limit
     verify_urls: bool = True
     verify_max_bytes: int = 64 << 20
     verify_timeout: float = 10.0
@@ -90,6 +91,7 @@ class Config:
             peering_lifetime=_int(e, p + "PEERING_LIFETIME", 15, minimum=10),
             liveness_port=_int(e, p + "LIVENESS_PORT", 8081),
             resync_seconds=max(1.0, _float(e, p + "RESYNC_SECONDS", 60.0)),
+            workers=_int(e, p + "WORKERS", 8, minimum=1),
             verify_urls=_bool(e, p + "VERIFY_URLS", True),
             verify_max_bytes=_int(e, p + "VERIFY_MAX_BYTES", 64 << 20),
             verify_timeout=_float(e, p + "VERIFY_TIMEOUT", 10.0),

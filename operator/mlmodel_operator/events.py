@@ -1,29 +1,69 @@
-"""Posting Kubernetes Events through kopf, with a log fallback outside the operator.
+"""Posting Kubernetes Events for the operator's owners, as client-go's recorder does.
 
-kopf batches events through its own queue and rate limits them; reconciles
-run inside kopf handlers (even those triggered by children), so the kopf
-context is present. Unit tests and one-shot tools have no such context and
-just log.
+Reconciles run in the work queue's threads, outside kopf's per-object context, so
+events go straight to the API (core/v1 Events; `kubectl describe` and `kubectl get
+events` show them). A failed post is logged and never fails the reconcile: the status
+already says what the event would have said.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from mlmodel_operator.k8s.client import Kube, collection_path
 
 EventPoster = Callable[[dict[str, Any], str, str, str], None]
 log = logging.getLogger("mlmodel_operator.events")
+COMPONENT = "mlmodel-operator"
+MAX_MESSAGE = 1024  # the API server refuses longer Event messages
 
 
-def kopf_poster(owner: dict[str, Any], type_: str, reason: str, message: str) -> None:
-    import kopf
+def build_event(
+    owner: dict[str, Any], type_: str, reason: str, message: str, now: datetime
+) -> dict[str, Any]:
+    """A core/v1 Event about `owner` (pure); the name is unique per owner and nanosecond."""
+    meta = owner["metadata"]
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": owner["apiVersion"],
+            "kind": owner["kind"],
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+            "resourceVersion": meta.get("resourceVersion", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:MAX_MESSAGE],
+        "count": 1,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": socket.gethostname()[:128],  # the pod name in a pod
+    }
 
-    try:
-        body: Any = owner
-        kopf.event(body, type=type_, reason=reason, message=message)
-    except LookupError:  # no operator context (tests, scripts)
-        log.info("event %s %s on %s: %s", type_, reason, owner["metadata"]["name"], message)
+
+def kube_poster(kube: Kube) -> EventPoster:
+    """An EventPoster that creates Events through `kube` (retried like any request)."""
+
+    def post(owner: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        event = build_event(owner, type_, reason, message, datetime.now(UTC))
+        try:
+            kube.request("POST", collection_path("v1", "Event", owner["metadata"]["namespace"]), body=event)
+        except Exception as exc:  # never fail a reconcile for an event
+            log.warning("event %s %s on %s not posted: %s", type_, reason, owner["metadata"]["name"], exc)
+
+    return post
 
 
 def recording_poster(sink: list[tuple[str, str, str, str]]) -> EventPoster:

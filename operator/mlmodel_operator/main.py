@@ -13,24 +13,28 @@ from mlmodel_operator import GROUP, VERSION
 from mlmodel_operator.builders.common import MANAGED_BY
 from mlmodel_operator.clock import system_clock
 from mlmodel_operator.config import Config, effective_priority
-from mlmodel_operator.events import kopf_poster
+from mlmodel_operator.events import kube_poster
 from mlmodel_operator.handlers import triggers
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.k8s.client import Kube
 from mlmodel_operator.k8s.peering import ensure_peering
 from mlmodel_operator.supervisor import Shutdown, supervise
+from mlmodel_operator.workqueue import WorkQueue
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+# (group, version, plural, stored): stored children are read from the watch store; pods are
+# only a trigger (status lists them from the API server's cache).
 CHILDREN = (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("", "v1", "configmaps"),
-    ("", "v1", "pods"),
+    ("apps", "v1", "deployments", True),
+    ("", "v1", "services", True),
+    ("", "v1", "configmaps", True),
+    ("networking.k8s.io", "v1", "networkpolicies", True),
+    ("", "v1", "pods", False),
 )
 OWNERS = (
-    ("modelpackages", triggers.package_changed),
-    ("mlmodelservices", triggers.model_service_changed),
-    ("visionservices", triggers.vision_changed),
+    ("modelpackages", "ModelPackage"),
+    ("mlmodelservices", "MLModelService"),
+    ("visionservices", "VisionService"),
 )
 # kopf's own API retries (watch streams, finalizers, events, peering keep-alives). Its
 # default (1, 1, 2, 3, 5, 8, 13, 21) gives up after 54 s and then waits up to 21 s between
@@ -39,13 +43,17 @@ OWNERS = (
 KOPF_BACKOFFS = (0.5, 1.0, 2.0, 3.0, *(5.0,) * 30)
 
 
-def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, changed: Any) -> None:
-    """Watch events and a resync timer (auto-stop deadlines, periodic drift check)."""
+def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, kind: str) -> None:
+    """Watch events and a resync timer (auto-stop deadlines, periodic drift check).
+
+    Both handlers are async and only queue work (handlers/triggers.py), so kopf's event
+    loop never waits for a reconcile. The timer starts one interval after an object is
+    first seen: its watch event has already queued the first pass.
+    """
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event", registry=registry)
-    def on_event(*, type: str, name: str, namespace: str | None, **_: Any) -> None:
-        if type != "DELETED" and namespace:
-            changed(rt, namespace, name)
+    async def on_event(*, event: Mapping[str, Any], **_: Any) -> None:
+        triggers.owner_event(rt, kind, event.get("type"), event["object"])
 
     # backoff: a failed resync (API outage) is retried at the resync pace, not kopf's 60 s.
     @kopf.timer(
@@ -54,23 +62,23 @@ def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, c
         plural,
         id=f"{plural}-resync",
         interval=rt.config.resync_seconds,
+        initial_delay=rt.config.resync_seconds,
         backoff=rt.config.resync_seconds,
         registry=registry,
     )
-    def on_timer(*, name: str, namespace: str | None, **_: Any) -> None:
+    async def on_timer(*, name: str, namespace: str | None, **_: Any) -> None:
         if namespace:
-            changed(rt, namespace, name)
+            triggers.resync(rt, kind, namespace, name)
 
 
 def _register_child(
-    registry: kopf.OperatorRegistry, rt: Runtime, group: str, version: str, plural: str
+    registry: kopf.OperatorRegistry, rt: Runtime, group: str, version: str, plural: str, stored: bool
 ) -> None:
     resource = f"{plural}.{group}" if group else plural
 
     @kopf.on.event(resource, labels=OWNED, id=f"{plural}-child-event", registry=registry)
-    def on_child(*, namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-        if namespace:
-            triggers.child_changed(rt, namespace, dict(labels))
+    async def on_child(*, event: Mapping[str, Any], **_: Any) -> None:
+        triggers.child_event(rt, event.get("type"), event["object"], stored)
 
 
 def tune(settings: kopf.OperatorSettings, config: Config, priority: int) -> None:
@@ -107,16 +115,22 @@ def build_registry(rt: Runtime, priority: int = 0, shutdown: Shutdown | None = N
         # A custom registry starts empty, so kopf's default login is registered explicitly.
         return kopf.login_via_client(**kwargs)
 
-    for plural, changed in OWNERS:
-        _register_owner(registry, rt, plural, changed)
-    for group, version, plural in CHILDREN:
-        _register_child(registry, rt, group, version, plural)
+    for plural, kind in OWNERS:
+        _register_owner(registry, rt, plural, kind)
+    for group, version, plural, stored in CHILDREN:
+        _register_child(registry, rt, group, version, plural, stored)
     return registry
 
 
 def build_runtime(config: Config) -> Runtime:
+    """The runtime with its work queue; the workers start with kopf (the startup handler)."""
     clock = system_clock(config.clock_offset_seconds, config.clock_offset_file)
-    return Runtime(config=config, kube=Kube.from_environment(), clock=clock, post=kopf_poster)
+    kube = Kube.from_environment(pool_size=config.workers + 4)
+    rt = Runtime(config=config, kube=kube, clock=clock, post=kube_poster(kube))
+    rt.queue = WorkQueue(
+        functools.partial(triggers.handle, rt), workers=config.workers, max_backoff=config.resync_seconds
+    )
+    return rt
 
 
 def run(config: Config) -> None:

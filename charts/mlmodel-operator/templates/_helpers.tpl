@@ -63,7 +63,7 @@ the three kinds are watched and read, and patched only by kopf for its finalizer
 never writes spec); status is merge-patched; children are created and updated by server-side
 apply (create + patch), never deleted (garbage collection does), except a NetworkPolicy, which
 is deleted when its owner's spec.networkPolicy is turned off; pods are read for status; events
-are posted by kopf. `update` on <kind>/finalizers lets the children's owner references
+are posted by the operator. `update` on <kind>/finalizers lets the children's owner references
 set blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission plugin runs.
 */}}
 {{- define "mlmodel-operator.namespacedRules" -}}

@@ -38,11 +38,11 @@ def _check_all(rt: Runtime, package: dict[str, Any]) -> list[dict[str, Any]]:
     return entries
 
 
-def reconcile_package(rt: Runtime, namespace: str, name: str) -> None:
-    """Check every version, then write status if anything changed."""
-    package = rt.kube.get(object_path(API_VERSION, "ModelPackage", namespace, name))
+def reconcile_package(rt: Runtime, namespace: str, name: str) -> bool:
+    """Check every version, then write status if anything changed; True if written."""
+    package = rt.read(API_VERSION, "ModelPackage", namespace, name)
     if package is None or package["metadata"].get("deletionTimestamp"):
-        return
+        return False
     spec, old = package.get("spec") or {}, package.get("status") or {}
     entries = _check_all(rt, package)
     now, generation = format_time(rt.clock()), package["metadata"].get("generation", 0)
@@ -52,4 +52,4 @@ def reconcile_package(rt: Runtime, namespace: str, name: str) -> None:
         "observedGeneration": generation,
         "conditions": [stamp(c, generation, now, old.get("conditions") or []) for c in conds],
     }
-    write_status(rt, package, old, status)
+    return write_status(rt, package, old, status)

@@ -9,7 +9,6 @@ from typing import Any
 
 from mlmodel_operator import API_VERSION
 from mlmodel_operator.handlers.runtime import Runtime
-from mlmodel_operator.k8s.client import object_path
 from mlmodel_operator.packages import Resolution, resolve
 from mlmodel_operator.status.conditions import FALSE, TRUE, Cond
 
@@ -37,7 +36,7 @@ class Plan:
 
 def _packages(rt: Runtime, namespace: str, refs: list[dict[str, Any]]) -> dict[str, Any]:
     names = {r["package"] for r in refs}
-    return {n: rt.kube.get(object_path(API_VERSION, "ModelPackage", namespace, n)) for n in names}
+    return {n: rt.read(API_VERSION, "ModelPackage", namespace, n) for n in names}
 
 
 def _pinned(rt: Runtime, namespace: str, pins: list[dict[str, Any]]) -> Resolution:
@@ -79,7 +78,7 @@ def _model_service_ready(service: dict[str, Any] | None, name: str) -> Cond:
 def plan_vision(rt: Runtime, owner: dict[str, Any]) -> Plan:
     """Vision loads the model in-process, pinned to what its MLModelService resolved."""
     namespace, name = owner["metadata"]["namespace"], owner["spec"]["mlmodelName"]
-    service = rt.kube.get(object_path(API_VERSION, "MLModelService", namespace, name))
+    service = rt.read(API_VERSION, "MLModelService", namespace, name)
     extra = (_model_service_ready(service, name),)
     pins = ((service or {}).get("status") or {}).get("resolvedPackages") or []
     if service is None:

@@ -2,65 +2,59 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlmodel_operator.clock import Clock
 from mlmodel_operator.config import Config
 from mlmodel_operator.events import EventPoster
-from mlmodel_operator.k8s.client import Kube
+from mlmodel_operator.k8s.client import Kube, object_path
+from mlmodel_operator.k8s.compare import covers
+from mlmodel_operator.watchcache import Store, UsersIndex
+from mlmodel_operator.workqueue import WorkQueue
 
 
-class Coalescer:
-    """Serialises reconciles of one object and collapses bursts of triggers.
-
-    Owners are reconciled from their own watch events, from their children's
-    events and from timers, in different kopf workers. Each reconcile reads
-    fresh state, so if one is already queued behind a running one, another
-    trigger adds nothing and is dropped.
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[tuple[str, ...], threading.Lock] = {}
-        self._queued: set[tuple[str, ...]] = set()
-        # Set at shutdown: queued and new reconciles are dropped. kopf's worker threads are
-        # joined at exit only after running every handler still queued; without this a busy
-        # operator took 30 s to stop after SIGTERM and was SIGKILLed, which also delays a
-        # peering handover by the whole lifetime (a clean exit hands over at once).
-        self.stopped = threading.Event()
-
-    def run(self, key: tuple[str, ...], fn: Callable[[], Any]) -> None:
-        with self._guard:
-            if key in self._queued or self.stopped.is_set():
-                return
-            self._queued.add(key)
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            with self._guard:
-                self._queued.discard(key)
-            if not self.stopped.is_set():
-                fn()
+def _no_handler(key: object) -> None:
+    raise RuntimeError(f"no reconcile handler installed for {key}")
 
 
 @dataclass
 class Runtime:
-    """Config, API access, the injectable clock, and the event poster."""
+    """Config, API access, the injectable clock, the event poster, and the watch caches."""
 
     config: Config
     kube: Kube
     clock: Clock
     post: EventPoster
-    coalescer: Coalescer = field(default_factory=Coalescer)
+    store: Store = field(default_factory=Store)
+    users: UsersIndex = field(default_factory=UsersIndex)
+    queue: WorkQueue = field(default_factory=lambda: WorkQueue(_no_handler, workers=0))
 
     def stop(self) -> None:
-        """At shutdown: no new reconciles, and requests stop retrying."""
-        self.coalescer.stopped.set()
+        """At shutdown: queued reconciles are dropped, and requests stop retrying."""
+        self.queue.stop()
         self.kube.stopping.set()
 
     def resume(self) -> None:
         """At (re)start: supervisor.py may start kopf again after its cleanup ran."""
-        self.coalescer.stopped.clear()
         self.kube.stopping.clear()
+        self.queue.start()
+
+    def read(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A watched object from the store, else from the API server (and then stored)."""
+        cached = self.store.get(kind, namespace, name)
+        if cached is not None:
+            return cached
+        live = self.kube.get(object_path(api_version, kind, namespace, name))
+        if live is not None:
+            self.store.put(live)
+        return live
+
+    def ensure(self, obj: dict[str, Any]) -> bool:
+        """Server-side apply `obj` unless the stored/live object covers it; True if written."""
+        meta = obj["metadata"]
+        live = self.read(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        if live is not None and covers(live, obj):
+            return False
+        self.store.put(self.kube.apply(obj))
+        return True

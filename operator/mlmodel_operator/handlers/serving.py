@@ -23,7 +23,7 @@ from mlmodel_operator.handlers.networkpolicy import sync_network_policy
 from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.handlers.writer import write_status
-from mlmodel_operator.k8s.client import collection_path, object_path
+from mlmodel_operator.k8s.client import collection_path
 from mlmodel_operator.packages import Resolution, UnknownPackageError
 from mlmodel_operator.status import runstate, serving, workload
 
@@ -44,24 +44,24 @@ def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> S
 
 
 def _apply_workload(
-    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int, live: dict[str, Any] | None
-) -> tuple[str | None, Plan, bool]:
-    """Apply ConfigMap (vision) and Deployment where they differ from the live ones.
+    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int
+) -> tuple[str | None, Plan]:
+    """Apply ConfigMap (vision) and Deployment where they differ from the watched ones.
 
-    Returns the desired template hash, the plan, and whether the Deployment was written.
+    Returns the desired template hash and the plan (failed if a package is unknown).
     """
     if plan.effective is None:
-        return None, plan, False
+        return None, plan
     try:
         deployment = build_deployment(_inputs(rt, owner, component, plan), replicas)
     except UnknownPackageError as exc:
         failed = Resolution(reason="UnknownPackage", message=str(exc))
-        return None, Plan(failed, None, plan.model_service, plan.extra), False
+        return None, Plan(failed, None, plan.model_service, plan.extra)
     if component == "vision":
-        rt.kube.ensure(build_configmap(owner))
-    written = rt.kube.ensure(deployment, live)
+        rt.ensure(build_configmap(owner))
+    rt.ensure(deployment)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-    return annotations[common.ANNOTATION_TEMPLATE_HASH], plan, written
+    return annotations[common.ANNOTATION_TEMPLATE_HASH], plan
 
 
 def _read_workload(
@@ -70,10 +70,9 @@ def _read_workload(
     component: str,
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
-    child = common.child_name(name, component)
-    deployment = rt.kube.get(object_path("apps/v1", "Deployment", namespace, child))
+    deployment = rt.read("apps/v1", "Deployment", namespace, common.child_name(name, component))
     selector = ",".join(f"{k}={v}" for k, v in common.selector_labels(name, component).items())
-    pods = rt.kube.list(collection_path("v1", "Pod", namespace), selector)
+    pods = rt.kube.list(collection_path("v1", "Pod", namespace), selector, from_cache=True)
     return deployment, pods
 
 
@@ -84,10 +83,11 @@ def _current_hash(deployment: dict[str, Any] | None) -> str:
     )
 
 
-def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None:
-    owner = rt.kube.get(object_path(API_VERSION, kind, namespace, name))
+def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool:
+    """One pass; True when the owner's status changed (its dependants may need a pass)."""
+    owner = rt.read(API_VERSION, kind, namespace, name)
     if owner is None or owner["metadata"].get("deletionTimestamp"):
-        return
+        return False
     component, now = common.COMPONENT_OF_KIND[kind], rt.clock()
     spec, old = owner.get("spec") or {}, owner.get("status") or {}
     # 1. Auto-stop and restart are decided first: they set the replica count.
@@ -95,14 +95,13 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None
     replicas = 0 if run.stopped else int(spec.get("replicas", 1))
     # 2. Resolve packages and apply the children (a failed resolution keeps the last pins).
     plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)
-    # Children are read first and written only where they differ: an idle resync sends no write.
-    deployment, pods = _read_workload(rt, owner, component)
-    desired_hash, plan, written = _apply_workload(rt, owner, component, plan, replicas, deployment)
-    rt.kube.ensure(build_service(owner, component))
-    sync_network_policy(rt.kube, owner, component)
+    # Children are compared with the watched ones and written only where they differ: an idle
+    # resync sends no write.
+    desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
+    rt.ensure(build_service(owner, component))
+    sync_network_policy(rt, owner, component)
     # 3. Status comes from what the API server reports, not from what was applied.
-    if written:
-        deployment, pods = _read_workload(rt, owner, component)
+    deployment, pods = _read_workload(rt, owner, component)
     work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), max(replicas, 1))
     observed = serving.Observed(
         generation=owner["metadata"].get("generation", 0),
@@ -117,4 +116,4 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> None
         extra=plan.extra,
     )
     extra_events = [("Normal", *run.event)] if run.event else []
-    write_status(rt, owner, old, serving.compose(observed, old), extra_events)
+    return write_status(rt, owner, old, serving.compose(observed, old), extra_events)

@@ -1,9 +1,16 @@
 """Who gets reconciled when something changes.
 
-Owners are reconciled on their own events and timers; a child's event
-(Deployment, Service, ConfigMap, Pod) re-reconciles its owner, which is how
-drift is repaired; a ModelPackage change reaches the MLModelServices using it,
-and an MLModelService change reaches the VisionServices using it.
+kopf's handlers call the `*_event` functions below from its event loop; they
+only update the watch caches and add owner keys to the work queue, so they
+never block. The queue's workers call `handle`:
+
+* owners are reconciled on their own events and resync timers;
+* a child's event (Deployment, Service, ConfigMap, NetworkPolicy, Pod)
+  re-reconciles its owner, which is how drift is repaired and status follows
+  the pods;
+* a ModelPackage whose status or spec changed reaches the MLModelServices
+  using it, and an MLModelService whose status changed reaches the
+  VisionServices using it (found in the users index, not by LISTing).
 """
 
 from __future__ import annotations
@@ -11,60 +18,69 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mlmodel_operator import API_VERSION
 from mlmodel_operator.builders.common import OWNER_KIND
 from mlmodel_operator.handlers.modelpackage import reconcile_package
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.handlers.serving import reconcile_serving
-from mlmodel_operator.k8s.client import collection_path, is_namespace_terminating
+from mlmodel_operator.k8s.client import is_namespace_terminating
+from mlmodel_operator.watchcache import key_of, references
 
 log = logging.getLogger("mlmodel_operator.triggers")
+# Who depends on whom: a change of the key kind reaches the value kind's users.
+DEPENDANTS = {"ModelPackage": "MLModelService", "MLModelService": "VisionService"}
 
 
-def reconcile(rt: Runtime, kind: str, namespace: str, name: str) -> None:
-    """Run one reconcile, serialised and coalesced per object."""
-
-    def work() -> None:
-        try:
-            if kind == "ModelPackage":
-                reconcile_package(rt, namespace, name)
-            else:
-                reconcile_serving(rt, kind, namespace, name)
-        except Exception as exc:
-            if not is_namespace_terminating(exc):
-                raise
-            log.debug("%s %s/%s: namespace is terminating", kind, namespace, name)
-
-    rt.coalescer.run((kind, namespace, name), work)
+def owner_event(rt: Runtime, kind: str, type_: str | None, body: dict[str, Any]) -> None:
+    """An owner's watch event: refresh the caches, then queue it (or its users when gone)."""
+    _, namespace, name = key_of({**body, "kind": kind})
+    if type_ == "DELETED":
+        rt.users.drop((kind, namespace, name))
+        rt.store.remove(body)
+        notify_dependants(rt, kind, namespace, name)
+        return
+    rt.users.set((kind, namespace, name), references(kind, body.get("spec") or {}))
+    rt.store.put(body)
+    rt.queue.add((kind, namespace, name))
 
 
-def _users(rt: Runtime, kind: str, namespace: str, match: Any) -> list[str]:
-    if rt.coalescer.stopped.is_set():
-        return []  # shutting down: nothing will be reconciled, so nothing to list
-    items = rt.kube.list(collection_path(API_VERSION, kind, namespace))
-    return [i["metadata"]["name"] for i in items if match(i.get("spec") or {})]
-
-
-def package_changed(rt: Runtime, namespace: str, name: str) -> None:
-    reconcile(rt, "ModelPackage", namespace, name)
-    uses = lambda spec: any(p.get("package") == name for p in spec.get("packages") or [])  # noqa: E731
-    for service in _users(rt, "MLModelService", namespace, uses):
-        reconcile(rt, "MLModelService", namespace, service)
-
-
-def model_service_changed(rt: Runtime, namespace: str, name: str) -> None:
-    reconcile(rt, "MLModelService", namespace, name)
-    for vision in _users(rt, "VisionService", namespace, lambda spec: spec.get("mlmodelName") == name):
-        reconcile(rt, "VisionService", namespace, vision)
-
-
-def vision_changed(rt: Runtime, namespace: str, name: str) -> None:
-    reconcile(rt, "VisionService", namespace, name)
-
-
-def child_changed(rt: Runtime, namespace: str, labels: dict[str, str]) -> None:
-    """Map a child back to its owner through the labels every child carries."""
+def child_event(rt: Runtime, type_: str | None, body: dict[str, Any], stored: bool) -> None:
+    """A child's event: keep the stored copy current and queue its owner (from its labels)."""
+    if stored:
+        rt.store.remove(body) if type_ == "DELETED" else rt.store.put(body)
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
     kind = OWNER_KIND.get(labels.get("app.kubernetes.io/component", ""))
     owner = labels.get("app.kubernetes.io/instance")
-    if kind and owner:
-        reconcile(rt, kind, namespace, owner)
+    if kind and owner and meta.get("namespace"):
+        rt.queue.add((kind, meta["namespace"], owner))
+
+
+def resync(rt: Runtime, kind: str, namespace: str, name: str) -> None:
+    """A periodic pass: auto-stop deadlines and drift nobody announced by an event."""
+    rt.queue.add((kind, namespace, name))
+
+
+def notify_dependants(rt: Runtime, kind: str, namespace: str, name: str) -> None:
+    dependant = DEPENDANTS.get(kind)
+    if dependant:
+        for user in rt.users.users(dependant, namespace, name):
+            rt.queue.add((dependant, namespace, user))
+
+
+def handle(rt: Runtime, key: Any) -> None:
+    """One queued key: reconcile it, then reach its dependants if it changed."""
+    kind, namespace, name = key
+    try:
+        # A spec change always changes status too (observedGeneration), so "status written"
+        # is the one signal that dependants must look again.
+        if kind == "ModelPackage":
+            changed = reconcile_package(rt, namespace, name)
+        else:
+            changed = reconcile_serving(rt, kind, namespace, name)
+    except Exception as exc:
+        if not is_namespace_terminating(exc):
+            raise
+        log.debug("%s %s/%s: namespace is terminating", kind, namespace, name)
+        return
+    if changed:
+        notify_dependants(rt, kind, namespace, name)

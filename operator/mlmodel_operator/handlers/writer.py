@@ -35,10 +35,14 @@ def write_status(
     events = [*extra_events, *transition_events(old, {**old, **new})]
     if not status_changed(old, new):
         return False
-    if rt.kube.patch_status(owner, new) is None:
+    updated = rt.kube.patch_status(owner, new)
+    if updated is None:
         return False
+    # The next pass (and a dependant's) must see this status, not the older watched body.
+    rt.store.put(updated)
+    meta = owner["metadata"]
     # One line per status change (never per reconcile): which replica acted, and when.
-    meta, phase = owner["metadata"], new.get("phase")
+    phase = new.get("phase")
     where = f"{owner['kind']} {meta['namespace']}/{meta['name']}"
     log.info("%s: status written%s", where, f", phase {phase}" if phase else "")
     for type_, reason, message in events:

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from mlmodel_operator import API_VERSION, FIELD_MANAGER
-from mlmodel_operator.k8s.compare import covers
 from mlmodel_operator.k8s.retry import RetryPolicy, retry_reason
 
 log = logging.getLogger("mlmodel_operator.kube")
@@ -28,6 +27,7 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 
 _CORE = {"Service": "services", "ConfigMap": "configmaps", "Pod": "pods", "Event": "events"}
 _APPS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
+_NETWORKING = {"NetworkPolicy": "networkpolicies"}
 _CUSTOM = {
     "ModelPackage": "modelpackages",
     "MLModelService": "mlmodelservices",
@@ -42,6 +42,8 @@ def collection_path(api_version: str, kind: str, namespace: str) -> str:
         return f"/api/v1/namespaces/{ns}/{_CORE[kind]}"
     if api_version == "apps/v1":
         return f"/apis/apps/v1/namespaces/{ns}/{_APPS[kind]}"
+    if api_version == "networking.k8s.io/v1":
+        return f"/apis/networking.k8s.io/v1/namespaces/{ns}/{_NETWORKING[kind]}"
     if api_version == API_VERSION:
         return f"/apis/{API_VERSION}/namespaces/{ns}/{_CUSTOM[kind]}"
     raise ValueError(f"unsupported apiVersion/kind {api_version}/{kind}")
@@ -85,11 +87,13 @@ class Kube:
         self._count_lock = threading.Lock()
 
     @classmethod
-    def from_environment(cls) -> Kube:
+    def from_environment(cls, pool_size: int = 12) -> Kube:
         """In-cluster service account, else KUBECONFIG / ~/.kube/config.
 
         urllib3's own retries are switched off: they retry at once, without backoff, and
-        out of sight; `request` is the one place that retries, waits and counts.
+        out of sight; `request` is the one place that retries, waits and counts. The
+        connection pool is sized for the reconcile threads, so none opens a fresh
+        connection per request.
         """
         from kubernetes import client, config
 
@@ -99,6 +103,7 @@ class Kube:
             config.load_kube_config()
         configuration = client.Configuration.get_default_copy()
         configuration.retries = False
+        configuration.connection_pool_maxsize = pool_size
         return cls(client.ApiClient(configuration))
 
     def request(
@@ -175,9 +180,18 @@ class Kube:
                 return None
             raise
 
-    def list(self, path: str, label_selector: str | None = None) -> list[dict[str, Any]]:
-        query = {"labelSelector": label_selector} if label_selector else None
-        return list((self.request("GET", path, query=query) or {}).get("items") or [])
+    def list(
+        self, path: str, label_selector: str | None = None, from_cache: bool = False
+    ) -> list[dict[str, Any]]:
+        """`from_cache`: resourceVersion=0, served from the API server's watch cache.
+
+        Such a list may lag the newest write by milliseconds but costs etcd nothing; use it
+        where a later watch event triggers another pass anyway (pods for status).
+        """
+        query = {"labelSelector": label_selector} if label_selector else {}
+        if from_cache:
+            query["resourceVersion"] = "0"
+        return list((self.request("GET", path, query=query or None) or {}).get("items") or [])
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """THE write helper for children: server-side apply, our field manager, force.
@@ -190,19 +204,6 @@ class Kube:
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
         return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml")
-
-    def ensure(self, obj: dict[str, Any], live: dict[str, Any] | None = None) -> bool:
-        """Apply `obj` unless the live object (read here if not given) already covers it.
-
-        Returns whether a write was sent, so callers know to read the result back.
-        """
-        if live is None:
-            meta = obj["metadata"]
-            live = self.get(object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"]))
-        if live is not None and covers(live, obj):
-            return False
-        self.apply(obj)
-        return True
 
     def patch_status(self, owner: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch the status subresource; the operator never writes `spec`."""

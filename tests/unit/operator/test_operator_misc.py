@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from mlmodel_operator import verify
 from mlmodel_operator.config import Config, ConfigError
 from mlmodel_operator.crdgen.__main__ import render
 from mlmodel_operator.crdgen.kinds import all_crds
-from mlmodel_operator.handlers.runtime import Coalescer
 from mlmodel_operator.handlers.writer import status_changed
 from mlmodel_operator.status.events import transition_events
 
@@ -133,25 +131,6 @@ def test_status_changed_ignores_timestamps() -> None:
     assert not status_changed(old, same)
     assert status_changed(old, {**same, "phase": "Stopped"})
     assert status_changed({**old, "stopTime": "T"}, {**same, "stopTime": None})
-
-
-def test_coalescer_serialises_and_drops_redundant_triggers() -> None:
-    coalescer, started, calls = Coalescer(), threading.Event(), []
-
-    def slow() -> None:
-        started.set()
-        calls.append(1)
-        time.sleep(0.2)
-
-    first = threading.Thread(target=coalescer.run, args=(("k",), slow))
-    first.start()
-    started.wait()
-    queued = [threading.Thread(target=coalescer.run, args=(("k",), slow)) for _ in range(5)]
-    for t in queued:
-        t.start()
-    for t in [first, *queued]:
-        t.join()
-    assert len(calls) == 2  # the running one plus exactly one queued behind it
 
 
 def test_operator_cli_reports_config_errors(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from typing import Any
 
 import kopf
@@ -23,6 +24,7 @@ from mlmodel_operator.status.events import transition_events
 from mlmodel_operator.status.phase import compute_phase
 from mlmodel_operator.status.workload import assess, pod_failure
 from mlmodel_operator.supervisor import Shutdown, restart_delay, supervise
+from mlmodel_operator.workqueue import WorkQueue
 
 # --- kopf is started again when it stops on an error -------------------------------------
 
@@ -187,15 +189,17 @@ def test_after_stop_queued_reconciles_are_dropped_and_retries_end() -> None:
     api.fail("GET", "/api/v1/namespaces/ns/configmaps/x", *[503] * 5)
     kube, clock = kube_over(api)
     rt = Runtime(Config(), kube, lambda: None, lambda *a: None)  # type: ignore[arg-type, return-value]
-    calls: list[str] = []
+    ran = threading.Event()
+    rt.queue = WorkQueue(lambda key: ran.set(), workers=1)
+    rt.resume()
     rt.stop()
-    rt.coalescer.run(("k",), lambda: calls.append("ran"))
+    rt.queue.add(("k",))
     with pytest.raises(ApiException):
         kube.get("/api/v1/namespaces/ns/configmaps/x")
-    assert calls == [] and clock.sleeps == []  # no reconcile, no backoff wait
+    assert not ran.wait(0.2) and clock.sleeps == []  # no reconcile, no backoff wait
     rt.resume()  # kopf started again by the supervisor
-    rt.coalescer.run(("k",), lambda: calls.append("ran"))
-    assert calls == ["ran"]
+    rt.queue.add(("k",))
+    assert ran.wait(5)
 
 
 def test_sigterm_drops_queued_reconciles_then_raises_kopf_stop_flag() -> None:

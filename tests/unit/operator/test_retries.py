@@ -24,6 +24,7 @@ from mlmodel_operator.handlers.serving import reconcile_serving
 from mlmodel_operator.k8s.client import Kube
 from mlmodel_operator.k8s.retry import RetryPolicy, retry_reason
 from mlmodel_operator.packages import fingerprint
+from mlmodel_operator.watchcache import Store
 
 NS = "ns"
 CM = f"/api/v1/namespaces/{NS}/configmaps/x"
@@ -202,9 +203,16 @@ def cluster_serving_fruit() -> tuple[FakeApiServer, Runtime, list[tuple[str, str
     reconcile_serving(rt, "MLModelService", NS, "fruit")  # creates the Deployment
     api.objects[DEPLOYMENT]["metadata"]["generation"] = 1
     api.objects[DEPLOYMENT]["status"] = ROLLED_OUT
+    rt.store.put(api.objects[DEPLOYMENT])  # the watch event of the rollout
     reconcile_serving(rt, "MLModelService", NS, "fruit")
     assert api.objects[OWNER]["status"]["phase"] == "Running"
     return api, rt, events
+
+
+def restarted(rt: Runtime) -> Runtime:
+    """The operator after a restart: nothing watched yet, so children are read from the API."""
+    rt.store = Store()
+    return rt
 
 
 def ready(api: FakeApiServer) -> dict[str, Any]:
@@ -215,6 +223,7 @@ def ready(api: FakeApiServer) -> dict[str, Any]:
 def test_a_failed_deployment_read_writes_no_status() -> None:
     api, rt, events = cluster_serving_fruit()
     before, posted = copy.deepcopy(api.objects[OWNER]["status"]), len(events)
+    restarted(rt)
     api.fail("GET", DEPLOYMENT, *[503] * POLICY.attempts)
     with pytest.raises(ApiException):
         reconcile_serving(rt, "MLModelService", NS, "fruit")
@@ -226,6 +235,7 @@ def test_a_failed_deployment_read_writes_no_status() -> None:
 def test_a_read_that_recovers_keeps_ready_true_and_posts_nothing() -> None:
     api, rt, events = cluster_serving_fruit()
     posted = len(events)
+    restarted(rt)
     api.fail("GET", DEPLOYMENT, 500, timeout(), 503)
     api.fail("GET", OWNER, 504)
     reconcile_serving(rt, "MLModelService", NS, "fruit")
@@ -238,6 +248,7 @@ def test_a_read_that_recovers_keeps_ready_true_and_posts_nothing() -> None:
 def test_a_conflicting_status_patch_is_retried_not_lost() -> None:
     api, rt, _ = cluster_serving_fruit()
     api.objects[DEPLOYMENT]["status"] = {**ROLLED_OUT, "availableReplicas": 0}
+    rt.store.put(api.objects[DEPLOYMENT])
     api.fail("PATCH", OWNER + "/status", 409)
     reconcile_serving(rt, "MLModelService", NS, "fruit")
     assert api.objects[OWNER]["status"]["phase"] == "Deploying"

@@ -14,8 +14,11 @@ from mlmodel_operator.builders import network
 from mlmodel_operator.builders.children import build_deployment
 from mlmodel_operator.builders.common import ANNOTATION_TEMPLATE_HASH
 from mlmodel_operator.builders.pod import fetch_container
+from mlmodel_operator.config import Config
 from mlmodel_operator.crdgen.kinds import mlmodel_service, model_package, vision_service
 from mlmodel_operator.handlers.networkpolicy import sync_network_policy
+from mlmodel_operator.handlers.runtime import Runtime
+from mlmodel_operator.k8s.client import Kube
 from mlmodel_operator.packages import ResolvedPackage, resolve_one
 
 # --- spec.auth ---------------------------------------------------------------------------
@@ -172,17 +175,28 @@ class FakeKube:
         self.calls.append(("GET", path, None))
         return self.objects.get(path)
 
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return Kube.apply(self, obj)  # type: ignore[arg-type]  # the real path and query
+
     def request(self, method: str, path: str, **kw: Any) -> Any:
         self.calls.append((method, path, kw))
-        return None
+        return kw.get("body") if method == "PATCH" else None
 
 
 PATH = "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/fruit-mlmodel"
 
 
+def runtime(kube: FakeKube, *watched: dict[str, Any]) -> Runtime:
+    """A runtime whose watch store holds `watched` (what the NetworkPolicy watch delivered)."""
+    rt = Runtime(Config(), kube, lambda: None, lambda *a: None)  # type: ignore[arg-type, return-value]
+    for body in watched:
+        rt.store.put(body)
+    return rt
+
+
 def test_sync_applies_the_policy_server_side() -> None:
     kube = FakeKube()
-    sync_network_policy(kube, owner(networkPolicy={"enabled": True}), "mlmodel")  # type: ignore[arg-type]
+    sync_network_policy(runtime(kube), owner(networkPolicy={"enabled": True}), "mlmodel")
     [read, (method, path, kw)] = kube.calls
     assert read[:2] == ("GET", PATH) and (method, path) == ("PATCH", PATH)
     assert kw["content_type"] == "application/apply-patch+yaml"
@@ -190,31 +204,36 @@ def test_sync_applies_the_policy_server_side() -> None:
     assert kw["body"]["kind"] == "NetworkPolicy"
 
 
-def test_sync_sends_no_write_when_the_live_policy_already_matches() -> None:
+def test_sync_sends_no_request_when_the_watched_policy_already_matches() -> None:
     desired = owner(networkPolicy={"enabled": True})
     first = FakeKube()
-    sync_network_policy(first, desired, "mlmodel")  # type: ignore[arg-type]
+    sync_network_policy(runtime(first), desired, "mlmodel")
     applied = first.calls[-1][2]["body"]
-    kube = FakeKube({PATH: {**applied, "status": {}}})
-    sync_network_policy(kube, desired, "mlmodel")  # type: ignore[arg-type]
-    assert [c[0] for c in kube.calls] == ["GET"]
+    kube = FakeKube()
+    sync_network_policy(runtime(kube, {**applied, "status": {}}), desired, "mlmodel")
+    assert kube.calls == []
+
+
+def _policy(uid: str, refs: list[dict[str, Any]]) -> dict[str, Any]:
+    meta = {"name": "fruit-mlmodel", "namespace": "ns", "uid": uid, "ownerReferences": refs}
+    return {"kind": "NetworkPolicy", "metadata": meta}
 
 
 def test_sync_deletes_only_our_policy_when_disabled() -> None:
-    ours = {"metadata": {"uid": "np-1", "ownerReferences": [{"uid": "uid-1", "controller": True}]}}
-    kube = FakeKube({PATH: ours})
-    sync_network_policy(kube, owner(), "mlmodel")  # type: ignore[arg-type]
+    kube = FakeKube()
+    rt = runtime(kube, _policy("np-1", [{"uid": "uid-1", "controller": True}]))
+    sync_network_policy(rt, owner(), "mlmodel")
     assert kube.calls[-1][:2] == ("DELETE", PATH)
     assert kube.calls[-1][2]["body"]["preconditions"] == {"uid": "np-1"}
-
-    theirs = {"metadata": {"uid": "np-2", "ownerReferences": []}}
-    kube = FakeKube({PATH: theirs})
-    sync_network_policy(kube, owner(), "mlmodel")  # type: ignore[arg-type]
-    assert [c[0] for c in kube.calls] == ["GET"]
+    assert rt.store.get("NetworkPolicy", "ns", "fruit-mlmodel") is None
 
     kube = FakeKube()
-    sync_network_policy(kube, owner(), "mlmodel")  # type: ignore[arg-type]
-    assert [c[0] for c in kube.calls] == ["GET"]
+    sync_network_policy(runtime(kube, _policy("np-2", [])), owner(), "mlmodel")  # a user's own
+    assert kube.calls == []
+
+    kube = FakeKube()
+    sync_network_policy(runtime(kube), owner(), "mlmodel")  # none: not even a GET
+    assert kube.calls == []
 
 
 # --- URL sources: https unless explicitly opted out -----------------------------------------

@@ -1,0 +1,100 @@
+"""Watch store, users index and the trigger routing built on them (no cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from datetime import UTC, datetime
+from typing import Any
+
+from mlmodel_operator.config import Config
+from mlmodel_operator.events import build_event
+from mlmodel_operator.handlers import triggers
+from mlmodel_operator.handlers.runtime import Runtime
+from mlmodel_operator.watchcache import Store, UsersIndex, references
+
+
+def body(kind: str, name: str, rv: str, **extra: Any) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "ns", "resourceVersion": rv, **extra.pop("meta", {})}
+    return {"kind": kind, "metadata": meta, **extra}
+
+
+def test_an_older_body_never_replaces_a_newer_one() -> None:
+    store = Store()
+    store.put(body("Deployment", "d", "10", spec={"replicas": 2}))  # our apply's response
+    store.put(body("Deployment", "d", "9", spec={"replicas": 1}))  # a late watch event
+    assert store.get("Deployment", "ns", "d")["spec"] == {"replicas": 2}  # type: ignore[index]
+    store.remove(body("Deployment", "d", "9"))  # a stale DELETED is ignored too
+    assert store.get("Deployment", "ns", "d") is not None
+    store.remove(body("Deployment", "d", "11"))
+    assert store.get("Deployment", "ns", "d") is None
+
+
+def test_the_store_drops_managed_fields() -> None:
+    store = Store()
+    store.put(body("Service", "s", "1", meta={"managedFields": [{"manager": "x"}]}))
+    assert "managedFields" not in store.get("Service", "ns", "s")["metadata"]  # type: ignore[index]
+
+
+def test_the_users_index_answers_who_uses_a_package() -> None:
+    index = UsersIndex()
+    spec = {"packages": [{"name": "m", "package": "fruit"}, {"name": "l", "package": "labels"}]}
+    index.set(("MLModelService", "ns", "a"), references("MLModelService", spec))
+    index.set(("MLModelService", "ns", "b"), references("MLModelService", {"packages": []}))
+    index.set(("MLModelService", "other", "c"), references("MLModelService", spec))
+    assert index.users("MLModelService", "ns", "fruit") == ["a"]
+    index.drop(("MLModelService", "ns", "a"))
+    assert index.users("MLModelService", "ns", "fruit") == []
+    assert references("VisionService", {"mlmodelName": "a"}) == {"a"}
+
+
+class Recorder:
+    """Stands in for the work queue: records the keys added."""
+
+    def __init__(self) -> None:
+        self.keys: list[Hashable] = []
+
+    def add(self, key: Hashable) -> None:
+        self.keys.append(key)
+
+
+def runtime() -> tuple[Runtime, Recorder]:
+    rt = Runtime(Config(), None, lambda: None, lambda *a: None)  # type: ignore[arg-type, return-value]
+    recorder = Recorder()
+    rt.queue = recorder  # type: ignore[assignment]
+    return rt, recorder
+
+
+def test_events_queue_owners_and_a_deleted_package_reaches_its_users() -> None:
+    rt, queued = runtime()
+    service = body("MLModelService", "svc", "1", spec={"packages": [{"name": "m", "package": "fruit"}]})
+    triggers.owner_event(rt, "MLModelService", "ADDED", service)
+    triggers.owner_event(
+        rt, "VisionService", None, body("VisionService", "vis", "2", spec={"mlmodelName": "svc"})
+    )
+    pod = body(
+        "Pod",
+        "p",
+        "3",
+        meta={"labels": {"app.kubernetes.io/component": "vision", "app.kubernetes.io/instance": "vis"}},
+    )
+    triggers.child_event(rt, "MODIFIED", pod, stored=False)
+    vision = ("VisionService", "ns", "vis")
+    assert queued.keys == [("MLModelService", "ns", "svc"), vision, vision]  # the pod queued its owner
+    assert rt.store.get("Pod", "ns", "p") is None  # pods only trigger
+    queued.keys.clear()
+    triggers.owner_event(rt, "ModelPackage", "DELETED", body("ModelPackage", "fruit", "4"))
+    assert queued.keys == [("MLModelService", "ns", "svc")]  # it must turn Degraded
+
+
+def test_an_event_names_the_owner_and_fits_the_api_limits() -> None:
+    owner = {
+        "apiVersion": "mlmodel.dev/v1alpha1",
+        "kind": "MLModelService",
+        "metadata": {"name": "svc", "namespace": "ns", "uid": "u1"},
+    }
+    event = build_event(owner, "Warning", "Degraded", "x" * 5000, datetime(2026, 1, 1, tzinfo=UTC))
+    assert event["involvedObject"]["uid"] == "u1" and event["metadata"]["namespace"] == "ns"
+    assert event["metadata"]["name"].startswith("svc.") and len(event["message"]) == 1024
+    assert (
+        event["reportingComponent"] == "mlmodel-operator" and event["lastTimestamp"] == "2026-01-01T00:00:00Z"
+    )

@@ -50,9 +50,16 @@ class Runtime:
             self.store.put(live)
         return live
 
-    def ensure(self, obj: dict[str, Any]) -> bool:
-        """Server-side apply `obj` unless the stored/live object covers it; True if written."""
+    def ensure(self, obj: dict[str, Any], surely_new: bool = False) -> bool:
+        """Server-side apply `obj` unless the stored/live object covers it; True if written.
+
+        `surely_new`: the owner was never reconciled, so a child the store has not seen
+        does not exist; apply creates it without a GET that would only answer 404.
+        """
         meta = obj["metadata"]
+        if surely_new and self.store.get(obj["kind"], meta["namespace"], meta["name"]) is None:
+            self.store.put(self.kube.apply(obj))
+            return True
         live = self.read(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         if live is not None and covers(live, obj):
             return False

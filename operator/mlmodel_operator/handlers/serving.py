@@ -57,11 +57,17 @@ def _apply_workload(
     except UnknownPackageError as exc:
         failed = Resolution(reason="UnknownPackage", message=str(exc))
         return None, Plan(failed, None, plan.model_service, plan.extra)
+    new = never_reconciled(owner)
     if component == "vision":
-        rt.ensure(build_configmap(owner))
-    rt.ensure(deployment)
+        rt.ensure(build_configmap(owner), new)
+    rt.ensure(deployment, new)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     return annotations[common.ANNOTATION_TEMPLATE_HASH], plan
+
+
+def never_reconciled(owner: dict[str, Any]) -> bool:
+    """No status written yet: the owner is new, and so are its children."""
+    return not (owner.get("status") or {}).get("observedGeneration")
 
 
 def _read_workload(
@@ -72,6 +78,8 @@ def _read_workload(
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
     deployment = rt.read("apps/v1", "Deployment", namespace, common.child_name(name, component))
     selector = ",".join(f"{k}={v}" for k, v in common.selector_labels(name, component).items())
+    if not (deployment or {}).get("status"):
+        return deployment, []  # not seen by the deployment controller yet: no ReplicaSet, no pod
     pods = rt.kube.list(collection_path("v1", "Pod", namespace), selector, from_cache=True)
     return deployment, pods
 
@@ -98,7 +106,7 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     # Children are compared with the watched ones and written only where they differ: an idle
     # resync sends no write.
     desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
-    rt.ensure(build_service(owner, component))
+    rt.ensure(build_service(owner, component), never_reconciled(owner))
     sync_network_policy(rt, owner, component)
     # 3. Status comes from what the API server reports, not from what was applied.
     deployment, pods = _read_workload(rt, owner, component)

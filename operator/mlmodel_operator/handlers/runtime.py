@@ -9,7 +9,7 @@ from mlmodel_operator.clock import Clock
 from mlmodel_operator.config import Config
 from mlmodel_operator.events import EventPoster
 from mlmodel_operator.k8s.client import Kube, object_path
-from mlmodel_operator.k8s.compare import covers
+from mlmodel_operator.k8s.compare import covers, with_manifest_hash
 from mlmodel_operator.watchcache import Store, UsersIndex
 from mlmodel_operator.workqueue import WorkQueue
 
@@ -56,6 +56,7 @@ class Runtime:
         `surely_new`: the owner was never reconciled, so a child the store has not seen
         does not exist; apply creates it without a GET that would only answer 404.
         """
+        obj = with_manifest_hash(obj)
         meta = obj["metadata"]
         if surely_new and self.store.get(obj["kind"], meta["namespace"], meta["name"]) is None:
             self.store.put(self.kube.apply(obj))

@@ -8,6 +8,8 @@ hand-edited child (no longer covering the manifest) is still re-applied.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 
@@ -26,3 +28,20 @@ def covers(live: Any, desired: Any) -> bool:
             and all(covers(a, b) for a, b in zip(live, desired, strict=True))
         )
     return bool(live == desired)
+
+
+MANIFEST_HASH = "mlmodel.dev/manifest-sha256"
+
+
+def with_manifest_hash(desired: dict[str, Any]) -> dict[str, Any]:
+    """`desired` plus an annotation hashing all of it.
+
+    `covers` alone cannot see a field the desired manifest *dropped* (say, an env var
+    of a removed `spec.auth`): the live object still has it, and a subset still matches.
+    The hash changes whenever anything in the manifest changes, removals included, so
+    such a change is applied, and server-side apply then removes what we no longer own.
+    """
+    digest = hashlib.sha256(json.dumps(desired, sort_keys=True, separators=(",", ":")).encode())
+    meta = dict(desired.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), MANIFEST_HASH: digest.hexdigest()[:16]}
+    return {**desired, "metadata": meta}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlmodel_operator.k8s.compare import covers
+from mlmodel_operator.k8s.compare import covers, with_manifest_hash
 
 DESIRED = {
     "metadata": {"name": "a", "labels": {"x": "1"}},
@@ -42,3 +42,12 @@ def test_missing_fields_and_list_lengths_are_drift():
     extra = live()
     extra["spec"]["template"]["spec"]["containers"].append({"name": "sidecar"})
     assert not covers(extra, DESIRED)
+
+
+def test_a_field_dropped_from_the_manifest_is_drift_through_the_manifest_hash():
+    with_env = {**DESIRED, "env": [{"name": "TOKEN"}]}
+    stamped = with_manifest_hash(with_env)["metadata"]
+    applied = {**live(), "env": with_env["env"], "metadata": {**live()["metadata"], **stamped}}
+    assert covers(applied, with_manifest_hash(with_env))  # unchanged: no write
+    assert covers(applied, DESIRED)  # a plain subset check misses the removal...
+    assert not covers(applied, with_manifest_hash(DESIRED))  # ...the hash does not

@@ -10,9 +10,11 @@ resolving or installing anything (`--disable-pip`).
 
 Where advisories come from: PyPI's JSON API (`--vulnerability-service pypi`); OSV's API is
 not reachable from the project's machines. On those machines PyPI's per-version JSON
-endpoint is not served either, so pip-audit reports every pin as "could not be audited" and
-would say "No known vulnerabilities found" about nothing. This script says so instead, as
-a warning; set MLMODEL_AUDIT_REQUIRE=1 wherever the service is reachable to make an
+endpoint (/pypi/<name>/<version>/json) is not served either, so pip-audit reports every pin
+as "could not be audited". For those, this script falls back to the project endpoint
+(/pypi/<name>/json), which is served and lists the advisories of the *latest* release: a pin
+that is the latest release is audited from it; an older pin is reported as unaudited, with
+both versions, rather than passed in silence. Set MLMODEL_AUDIT_REQUIRE=1 to make an
 unaudited dependency fatal.
 
 Ignoring a vulnerability: add its id (PYSEC-…, GHSA-…, CVE-…) to hack/audit-ignore.txt with
@@ -23,8 +25,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +74,64 @@ def summarise(report: dict[str, Any]) -> tuple[list[str], list[str], int]:
     return found, skipped, audited
 
 
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned_versions(lock: Path = LOCK) -> dict[str, str]:
+    """name -> version for every `name==version` line of a hashed lock file."""
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", lock.read_text(), re.MULTILINE)
+    return {_norm(name): version for name, version in pins}
+
+
+def project_json(name: str) -> dict[str, Any] | None:
+    """PyPI's project JSON (latest release and its advisories), or None if unreachable."""
+    try:
+        with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=20) as resp:
+            return dict(json.load(resp))
+    except Exception:
+        return None
+
+
+def audit_latest(
+    skipped: list[str],
+    pins: dict[str, str],
+    ignore: list[str],
+    fetch: Callable[[str], dict[str, Any] | None] | None = None,
+) -> tuple[list[str], list[str], int]:
+    """The fallback for pins pip-audit skipped: (vulnerability lines, still unaudited, audited)."""
+    fetch = fetch or project_json
+    found, unaudited, audited = [], [], 0
+    for name in skipped:
+        pin, data = pins.get(_norm(name), "?"), fetch(name)
+        latest = ((data or {}).get("info") or {}).get("version")
+        if data is None or latest != pin:
+            unaudited.append(f"{name} {pin}" + (f" (latest {latest})" if latest else ""))
+            continue
+        audited += 1
+        for vuln in data.get("vulnerabilities") or []:
+            ids = {vuln.get("id"), *(vuln.get("aliases") or [])}
+            if vuln.get("withdrawn") or ids & set(ignore):
+                continue
+            fixes = ", ".join(vuln.get("fixed_in") or []) or "no fix released"
+            found.append(f"{name} {pin}: {vuln.get('id')} (fixed in: {fixes})")
+    return found, unaudited, audited
+
+
 def main() -> int:
     ignore = ignored_ids()
     found, skipped, audited = summarise(run_pip_audit(LOCK, ignore))
+    if skipped:  # PyPI's per-version endpoint did not answer: try the latest-release one
+        more, skipped, extra = audit_latest(skipped, pinned_versions(), ignore)
+        found, audited = found + more, audited + extra
     total = audited + len(skipped)
     print(f"audit: {audited} of {total} pinned runtime dependencies checked; {len(ignore)} ids ignored")
     for line in found:
         print(f"audit: VULNERABLE {line}")
     if skipped:
         print(
-            f"audit: WARNING: {len(skipped)} dependencies could not be audited (the vulnerability "
-            f"service did not answer for them): {', '.join(sorted(skipped)[:8])}"
+            f"audit: WARNING: {len(skipped)} dependencies could not be audited (no per-version "
+            f"advisories, and the pin is not the latest release): {', '.join(sorted(skipped)[:8])}"
             + (" ..." if len(skipped) > 8 else "")
         )
     if found:

@@ -31,9 +31,17 @@ VULNERABLE = {
 UNREACHABLE = {"dependencies": [{"name": "numpy", "skip_reason": "Dependency not found on PyPI"}]}
 
 
-def run_with(report: dict[str, Any], monkeypatch: pytest.MonkeyPatch, ignore: list[str] | None = None) -> int:
+def run_with(
+    report: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    ignore: list[str] | None = None,
+    pypi: dict[str, Any] | None = None,
+) -> int:
+    """audit.main() with pip-audit's report and PyPI's project JSON (`pypi`) stubbed."""
     monkeypatch.setattr(audit, "run_pip_audit", lambda lock, ids: report)
     monkeypatch.setattr(audit, "ignored_ids", lambda: ignore or [])
+    monkeypatch.setattr(audit, "pinned_versions", lambda: {"numpy": "2.3.0"})
+    monkeypatch.setattr(audit, "project_json", lambda name: (pypi or {}).get(name))
     return int(audit.main())
 
 
@@ -67,3 +75,35 @@ def test_ignore_file_takes_ids_and_skips_comments(tmp_path: Path) -> None:
     assert audit.ignored_ids(path) == ["PYSEC-2014-8", "GHSA-x"]
     assert audit.ignored_ids(tmp_path / "missing.txt") == []
     assert audit.ignored_ids() == []  # the shipped list is empty
+
+
+def latest(version: str, *vulns: dict[str, Any]) -> dict[str, Any]:
+    return {"info": {"version": version}, "vulnerabilities": list(vulns)}
+
+
+def test_a_skipped_pin_that_is_the_latest_release_is_audited_from_the_project_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MLMODEL_AUDIT_REQUIRE", "1")
+    assert run_with(UNREACHABLE, monkeypatch, pypi={"numpy": latest("2.3.0")}) == 0
+    assert "1 of 1 pinned runtime dependencies checked" in capsys.readouterr().out
+    advisory = {"id": "GHSA-x", "aliases": ["CVE-1"], "fixed_in": ["2.3.1"], "withdrawn": None}
+    assert run_with(UNREACHABLE, monkeypatch, pypi={"numpy": latest("2.3.0", advisory)}) == 1
+    assert "VULNERABLE numpy 2.3.0: GHSA-x (fixed in: 2.3.1)" in capsys.readouterr().out
+    assert run_with(UNREACHABLE, monkeypatch, ["CVE-1"], {"numpy": latest("2.3.0", advisory)}) == 0
+
+
+def test_an_older_pin_stays_unaudited_and_says_which_versions(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MLMODEL_AUDIT_REQUIRE", raising=False)
+    assert run_with(UNREACHABLE, monkeypatch, pypi={"numpy": latest("2.4.0")}) == 0
+    assert "numpy 2.3.0 (latest 2.4.0)" in capsys.readouterr().out
+
+
+def test_the_lock_file_pins_are_read_with_normalised_names(tmp_path: Path) -> None:
+    lock = tmp_path / "image.lock"
+    lock.write_text(
+        "Backports_StrEnum==1.2.8 \\\n    --hash=sha256:abc\nnumpy==2.4.6 ; python_version >= '3.11'\n"
+    )
+    assert audit.pinned_versions(lock) == {"backports-strenum": "1.2.8", "numpy": "2.4.6"}

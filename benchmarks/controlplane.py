@@ -66,7 +66,7 @@ MODEL = REPO / "tests" / "fixtures" / "models" / "classifier_uint8.tflite"
 RESULTS = REPO / "benchmarks" / "results"
 FIELD_MANAGER = "controlplane-benchmark"
 KIB_PER_GIB = 1024 * 1024
-PODS_PER_NODE = 1100  # hack/localcluster.py NODE_RESOURCES
+PODS_PER_NODE = 1100  # NODE_RESOURCES in hack/clusterkit/nodes.py
 TARGETS = {"all_ready_seconds_at_1000": 120, "peak_rss_mb": 250, "idle_writes_per_min": 0}
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",

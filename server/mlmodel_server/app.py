@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from . import __version__
 from .api import errors, metrics, mlflow, mlmodel, ui, v2, vision
 from .api.auth import BearerAuthMiddleware, TokenFile
+from .api.fastpath import InferFastPath, infer_routes
 from .api.limits import BodyLimitMiddleware
 from .dataplane import DataPlane
 from .vision.image import DEFAULT_MAX_PIXELS
@@ -20,6 +21,7 @@ class HttpSettings:
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     auth_token: str | None = None  # None: no authentication
     auth_token_file: str | None = None  # where auth_token came from: re-read when it changes
+    fast_path: bool = True  # serve OIP infer from api/fastpath.py; False: through FastAPI's route
 
 
 def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> FastAPI:
@@ -31,13 +33,20 @@ def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> Fa
     for model in dataplane.models.values():
         if model.ready:
             model.observe_inference(registry.inference.labels(model.name).observe)
-    app.include_router(v2.router(dataplane, settings.max_body_bytes))
+    oip = v2.router(dataplane, settings.max_body_bytes)
+    app.include_router(oip)
     app.include_router(mlmodel.router(dataplane))
     app.include_router(vision.router(dataplane, settings.max_image_pixels))
     app.include_router(mlflow.router(dataplane))
     app.include_router(metrics.router(registry, dataplane))
     app.include_router(ui.router())
     errors.install(app)
+    # Middleware added first runs innermost: the fast path sits behind metrics, auth and the limit.
+    if settings.fast_path:
+        routes = infer_routes(oip.routes)
+        app.add_middleware(
+            InferFastPath, dataplane=dataplane, max_body_bytes=settings.max_body_bytes, routes=routes
+        )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.auth_token:
         token: str | TokenFile = settings.auth_token

@@ -19,6 +19,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def port_number(text: str) -> int:
     """0..65535; 0 asks the kernel for a free port."""
     try:
@@ -44,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=None,
         help="interpreters serving in parallel (default: cores / num-threads)",
+    )
+    parser.add_argument(
+        "--solo-threads",
+        type=non_negative_int,
+        default=None,
+        help="threads of an extra interpreter that serves requests finding the pool idle "
+        "(default: the pool's cores when it has 2+ interpreters; 0: none)",
     )
     parser.add_argument("--name", default=None, help="model name in URLs (default: file or package name)")
     parser.add_argument("--model-version", default=None, help="version reported by the OIP (default 1)")

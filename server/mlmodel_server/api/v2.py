@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ..codecs.datatypes import oip_datatype
-from ..codecs.oip import HEADER_LENGTH, InferRequest, encode_response, parse_request
+from ..codecs.oip import HEADER_LENGTH, Body, InferRequest, encode_response, parse_request
 from ..dataplane import DataPlane
 from ..errors import InvalidInput, PayloadTooLarge
 from ..runtime.model import TFLiteModel
@@ -17,6 +17,8 @@ from . import openapi
 from .responses import JSON
 
 PLATFORM = "tensorflow_lite"
+INFER_PATH = "/v2/models/{name}/infer"
+INFER_VERSION_PATH = "/v2/models/{name}/versions/{version}/infer"
 TRITON_TYPES = {"FP32": "TYPE_FP32", "FP16": "TYPE_FP16", "FP64": "TYPE_FP64", "BYTES": "TYPE_STRING"}
 
 
@@ -43,10 +45,9 @@ def _triton_tensor(spec: TensorSpec) -> dict[str, object]:
     }
 
 
-async def _body(request: Request, max_bytes: int) -> bytes:
+def inflate(body: Body, content_encoding: str | None, max_bytes: int) -> Body:
     """The request body, inflated when the client compressed it (tritonclient can)."""
-    body = await request.body()
-    encoding = request.headers.get("content-encoding", "identity").lower()
+    encoding = (content_encoding or "identity").lower()
     if encoding in ("identity", ""):
         return body
     if encoding not in ("gzip", "deflate"):
@@ -67,6 +68,17 @@ def _check_datatypes(model: TFLiteModel, request: InferRequest) -> None:
         expected = oip_datatype(model.input_spec(name).dtype)
         if declared != expected:
             raise InvalidInput(f"input '{name}': datatype {declared} does not match the model's {expected}")
+
+
+async def run_inference(
+    model: TFLiteModel, body: Body, header_length: str | None
+) -> tuple[bytes, int | None]:
+    """Parse, check, predict, encode: the one implementation both infer paths run
+    (this router's route and api/fastpath.py). Returns (body, binary header length or None)."""
+    parsed = parse_request(body, header_length)
+    _check_datatypes(model, parsed)
+    outputs = await model.predict(parsed.inputs, parsed.outputs or None)
+    return encode_response(model.name, model.version, parsed, outputs)
 
 
 def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
@@ -107,15 +119,14 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
         model = dataplane.model(name, version, need_ready=False)
         return JSON({"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503)
 
-    @api.post("/v2/models/{name}/infer", openapi_extra=openapi.infer())
-    @api.post("/v2/models/{name}/versions/{version}/infer", openapi_extra=openapi.infer())
+    # Served by api/fastpath.py when it is on (the default); this route stays the reference,
+    # the OpenAPI description and the path taken when the fast path is off.
+    @api.post(INFER_PATH, openapi_extra=openapi.infer())
+    @api.post(INFER_VERSION_PATH, openapi_extra=openapi.infer())
     async def infer(name: str, request: Request, version: str | None = None) -> Response:
         model = dataplane.model(name, version)
-        body = await _body(request, max_body_bytes)
-        parsed = parse_request(body, request.headers.get(HEADER_LENGTH))
-        _check_datatypes(model, parsed)
-        outputs = await model.predict(parsed.inputs, parsed.outputs or None)
-        content, header_length = encode_response(model.name, model.version, parsed, outputs)
+        body = inflate(await request.body(), request.headers.get("content-encoding"), max_body_bytes)
+        content, header_length = await run_inference(model, body, request.headers.get(HEADER_LENGTH))
         if header_length is None:
             return Response(content, media_type="application/json")
         return Response(

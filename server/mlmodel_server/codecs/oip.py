@@ -21,6 +21,10 @@ from .datatypes import numpy_dtype, oip_datatype
 
 HEADER_LENGTH = "inference-header-content-length"
 
+# A request body: bytes, or a memoryview of the buffer it was received into. Slices of a
+# memoryview are views, so the binary tensors reach NumPy without being copied again.
+Body = bytes | bytearray | memoryview
+
 
 @dataclass
 class InferRequest:
@@ -33,7 +37,7 @@ class InferRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_request(body: bytes, header_length: str | None) -> InferRequest:
+def parse_request(body: Body, header_length: str | None) -> InferRequest:
     """Parse a JSON or binary-extension infer request; errors name the offending field."""
     header, payload = _split(body, header_length)
     doc = _json_object(header)
@@ -58,7 +62,8 @@ def parse_request(body: bytes, header_length: str | None) -> InferRequest:
     return request
 
 
-def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+def _split(body: Body, header_length: str | None) -> tuple[Body, Body]:
+    """(JSON header, binary payload); memoryview slices when given a memoryview."""
     if header_length is None:
         return body, b""
     try:
@@ -72,7 +77,7 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def _json_object(header: bytes) -> dict[str, Any]:
+def _json_object(header: Body) -> dict[str, Any]:
     try:
         doc = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
@@ -96,7 +101,7 @@ def _parameters(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     return params
 
 
-def _decode_input(spec: Any, position: int, payload: bytes, offset: int) -> tuple[str, str, np.ndarray, int]:
+def _decode_input(spec: Any, position: int, payload: Body, offset: int) -> tuple[str, str, np.ndarray, int]:
     """One input tensor → (name, datatype, array, binary bytes consumed)."""
     if not isinstance(spec, dict):
         raise InvalidInput(f"inputs[{position}] must be an object")
@@ -123,7 +128,7 @@ def _shape(value: Any, name: str) -> tuple[int, ...]:
     return tuple(value)
 
 
-def _binary_chunk(name: str, size: Any, payload: bytes, offset: int) -> bytes:
+def _binary_chunk(name: str, size: Any, payload: Body, offset: int) -> Body:
     if not isinstance(size, int) or size < 0:
         raise InvalidInput(f"input '{name}': binary_data_size must be a non-negative integer")
     if offset + size > len(payload):
@@ -133,7 +138,7 @@ def _binary_chunk(name: str, size: Any, payload: bytes, offset: int) -> bytes:
     return payload[offset : offset + size]
 
 
-def _from_binary(name: str, chunk: bytes, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
+def _from_binary(name: str, chunk: Body, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
     count = math.prod(shape)
     if dtype.kind == "O":
         return _bytes_elements(name, chunk, count).reshape(shape)
@@ -145,8 +150,8 @@ def _from_binary(name: str, chunk: bytes, dtype: np.dtype[Any], shape: tuple[int
     return np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
 
 
-def _bytes_elements(name: str, chunk: bytes, count: int) -> np.ndarray:
-    """BYTES elements: each a 4-byte little-endian length, then the bytes."""
+def _bytes_elements(name: str, chunk: Body, count: int) -> np.ndarray:
+    """BYTES elements: each a 4-byte little-endian length, then the bytes (copied out of a view)."""
     items, pos = [], 0
     while pos < len(chunk):
         if pos + 4 > len(chunk):
@@ -154,7 +159,7 @@ def _bytes_elements(name: str, chunk: bytes, count: int) -> np.ndarray:
         (length,) = struct.unpack_from("<I", chunk, pos)
         if pos + 4 + length > len(chunk):
             raise InvalidInput(f"input '{name}': BYTES element of {length} bytes runs past the data")
-        items.append(chunk[pos + 4 : pos + 4 + length])
+        items.append(bytes(chunk[pos + 4 : pos + 4 + length]))
         pos += 4 + length
     if len(items) != count:
         raise InvalidInput(f"input '{name}': {len(items)} BYTES elements for {count} expected")

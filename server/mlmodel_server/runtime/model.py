@@ -37,6 +37,15 @@ class ModelConfig:
     version: str = "1"
     pool_size: int = 0  # 0: one interpreter per core / num_threads
     description: str = ""
+    solo_threads: int | None = None  # lone requests' interpreter; None: the pool's cores; 0: none
+
+
+def solo_threads(config: ModelConfig, pool_size: int) -> int:
+    """Threads of the interpreter for requests that find the pool idle: by default all the
+    pool's cores when it has several interpreters (never more cores than the pool uses)."""
+    if config.solo_threads is not None:
+        return config.solo_threads
+    return pool_size * config.num_threads if pool_size > 1 else 0
 
 
 def default_pool_size(num_threads: int) -> int:
@@ -71,7 +80,8 @@ class TFLiteModel:
         self.inputs = self._describe(probe.get_input_details(), "inputs")
         self.outputs = self._describe(probe.get_output_details(), "outputs")
         size = self.config.pool_size or default_pool_size(self.config.num_threads)
-        self._pool = InterpreterPool(content, self.config.num_threads, size)
+        solo = solo_threads(self.config, size)
+        self._pool = InterpreterPool(content, self.config.num_threads, size, solo)
         self._pool.warm_up(self._zero_inputs(), [t.index for t in self.outputs])
         self.outputs = self._with_output_shapes(probe)
         self.kind = model_kind(self.inputs, self.outputs)
@@ -156,6 +166,11 @@ class TFLiteModel:
     @property
     def pool_size(self) -> int:
         return self._pool.size if self._pool else 0
+
+    @property
+    def solo_threads(self) -> int:
+        """Threads of the interpreter serving lone requests (0: none)."""
+        return self._pool.solo_threads if self._pool else 0
 
     def observe_inference(self, callback: Callable[[float], None]) -> None:
         """Report each invoke's duration (seconds) to `callback`, e.g. a histogram."""

@@ -4,6 +4,12 @@ Why: a TFLite interpreter is not thread-safe, and one interpreter behind a lock
 (what Viam's tflite_cpu does) serialises every request. Each worker thread of
 our executor owns its own interpreter, so no lock is needed, and the invoke
 runs off the event loop (LiteRT releases the GIL while it computes).
+
+A request that finds the pool idle runs instead on a "solo" interpreter with
+the pool's cores as its threads: a lone request's invoke takes half the time
+on 2 cores. It takes only those: one multi-threaded interpreter for all
+requests (`--pool-size 1 --num-threads 2`) collapsed under load, its threads
+stalling whenever the event loop or a client preempted one of them.
 """
 
 from __future__ import annotations
@@ -23,28 +29,33 @@ Arrays = Sequence[tuple[int, np.ndarray]]
 
 
 class InterpreterPool:
-    """`size` worker threads, each lazily building its own interpreter."""
+    """`size` worker threads, each lazily building its own interpreter, and the solo
+    interpreter's thread when `solo_threads` exceeds `num_threads` (0: none)."""
 
-    def __init__(self, model_content: bytes, num_threads: int, size: int) -> None:
+    def __init__(self, model_content: bytes, num_threads: int, size: int, solo_threads: int = 0) -> None:
         self.size = size
         self._content = model_content
         self._num_threads = num_threads
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tflite")
+        self.solo_threads = solo_threads if solo_threads > num_threads else 0
+        self._solo = ThreadPoolExecutor(1, "tflite-solo") if self.solo_threads else None
+        self._in_flight = 0  # inferences submitted and not finished; event-loop side only
         # Called with each invoke's duration in seconds (the metrics hook).
         self.on_invoke: Callable[[float], None] | None = None
 
-    def _interpreter(self) -> Any:
+    def _interpreter(self, threads: int) -> Any:
         interp = getattr(self._local, "interpreter", None)
         if interp is None:
-            interp = new_interpreter(self._content, self._num_threads)
+            interp = new_interpreter(self._content, threads)
             self._local.interpreter = interp
             self._local.shapes = {d["index"]: tuple(d["shape"]) for d in interp.get_input_details()}
         return interp
 
-    def invoke(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
-        """Run one inference on this thread's interpreter (call from a worker thread)."""
-        interp = self._interpreter()
+    def invoke(self, inputs: Arrays, outputs: Sequence[int], threads: int = 0) -> list[np.ndarray]:
+        """Run one inference on this thread's interpreter (call from a worker thread);
+        `threads` builds it on first use (0: the pool's num_threads)."""
+        interp = self._interpreter(threads or self._num_threads)
         self._fit_shapes(interp, inputs)
         for index, array in inputs:
             interp.set_tensor(index, array)
@@ -67,7 +78,18 @@ class InterpreterPool:
     async def run(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
         """Run one inference off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.invoke, inputs, outputs)
+        executor, threads = self._pick()
+        self._in_flight += 1
+        try:
+            return await loop.run_in_executor(executor, self.invoke, inputs, outputs, threads)
+        finally:
+            self._in_flight -= 1
+
+    def _pick(self) -> tuple[ThreadPoolExecutor, int]:
+        """The solo interpreter when nothing else is in flight, else the pool."""
+        if self._solo is not None and self._in_flight == 0:
+            return self._solo, self.solo_threads
+        return self._executor, self._num_threads
 
     def warm_up(self, inputs: Arrays, outputs: Sequence[int]) -> None:
         """Build every worker's interpreter now, so the first requests are not slow.
@@ -83,6 +105,10 @@ class InterpreterPool:
 
         for future in [self._executor.submit(task) for _ in range(self.size)]:
             future.result()
+        if self._solo is not None:
+            self._solo.submit(self.invoke, inputs, outputs, self.solo_threads).result()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for executor in (self._executor, self._solo):
+            if executor is not None:
+                executor.shutdown(wait=False, cancel_futures=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import types
 
 import numpy as np
@@ -98,3 +99,50 @@ def test_metadata_reader_finds_labels_and_normalisation():
 
 def test_labels_keep_inner_blank_lines_and_drop_trailing_ones():
     assert parse_labels("a\n\n c \n\n\n") == ["a", "", "c"]
+
+
+@pytest.mark.parametrize(
+    "pool_size,num_threads,solo,want",
+    [
+        (2, 1, None, 2),
+        (3, 1, None, 3),
+        (1, 1, None, 0),
+        (2, 1, 0, 0),
+        (2, 1, 1, 0),
+        (1, 1, 2, 2),
+        (2, 2, None, 4),
+    ],
+)
+def test_solo_interpreter_threads(pool_size, num_threads, solo, want):
+    config = ModelConfig(
+        MODELS / "multi_io.tflite", pool_size=pool_size, num_threads=num_threads, solo_threads=solo
+    )
+    model = TFLiteModel(config)
+    model.load()
+    try:
+        assert model.solo_threads == want and model.pool_size == pool_size
+    finally:
+        model.close()
+
+
+def test_lone_requests_run_solo_and_concurrent_ones_on_the_pool(multi_io):
+    """Sequential requests find the pool idle; a burst spreads over the pooled interpreters."""
+    threads: list[str] = []
+    multi_io.observe_inference(lambda _: threads.append(threading.current_thread().name))
+
+    async def predict(k: int, rows: int = 1) -> bool:
+        inputs = {"a": np.full((rows, 4), k, np.float32), "b": np.zeros((1, 4), np.int32)}
+        out = await multi_io.predict(inputs)
+        return out["sum"].shape == (rows, 4) and bool((out["sum"] == k).all())
+
+    async def sequential() -> list[bool]:
+        return [await predict(k, rows=1 + k % 3) for k in range(6)]
+
+    async def burst() -> list[bool]:
+        return await asyncio.gather(*(predict(k) for k in range(32)))
+
+    assert all(asyncio.run(sequential()))
+    assert set(threads) == {"tflite-solo_0"}
+    threads.clear()
+    assert all(asyncio.run(burst()))
+    assert threads.count("tflite-solo_0") == 1 and len(set(threads)) > 1

@@ -97,6 +97,7 @@ class Bench:
     kube: Kube
     operator: subprocess.Popen[bytes]
     log: Path
+    metrics_url: str
     sampler: probes.ProcSampler
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -160,8 +161,8 @@ def start_operator(
     cluster: LocalCluster,
     workdir: Path,
     extra_env: dict[str, str],
-) -> tuple[subprocess.Popen[bytes], Path]:
-    (port,) = free_ports(1)
+) -> tuple[subprocess.Popen[bytes], Path, str]:
+    port, metrics_port = free_ports(2)
     log_path = workdir / "operator.log"
     env = {
         **os.environ,
@@ -170,6 +171,7 @@ def start_operator(
             [str(REPO / "operator"), str(REPO / "server"), os.environ.get("PYTHONPATH", "")]
         ),
         "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
+        "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
         "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:bench",
         **extra_env,
     }
@@ -189,7 +191,15 @@ def start_operator(
             return bool(resp.status == 200)
 
     wait_until(healthy, what="the operator's liveness endpoint", timeout=60)
-    return proc, log_path
+    return proc, log_path, f"http://127.0.0.1:{metrics_port}/metrics"
+
+
+def reconcile_passes(metrics_url: str, kind: str = "MLModelService") -> float:
+    """The operator's own count of reconcile passes of `kind` (its Prometheus metrics)."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    prefix = f'mlmodel_operator_reconcile_total{{kind="{kind}",'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def stop_operator(proc: subprocess.Popen[bytes]) -> None:
@@ -219,7 +229,7 @@ def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
         prepare_cluster(cluster, kube)
         seed_package(kube)
         source = operator_source()  # the operator may change between runs of one session
-        proc, log_path = start_operator(cluster, workdir, opts.operator_env)
+        proc, log_path, metrics_url = start_operator(cluster, workdir, opts.operator_env)
         package = object_path(API, "ModelPackage", NAMESPACE, PACKAGE)
         wait_until(
             lambda: condition(kube.get(package), "Ready") == "True",
@@ -229,7 +239,8 @@ def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
         )
         time.sleep(2)  # let the operator's startup listing and timers' first round settle
         sampler = probes.ProcSampler(proc.pid).start()
-        yield Bench(cluster, kube, proc, log_path, sampler, {"nodes": nodes, "operator_source": source})
+        extra = {"nodes": nodes, "operator_source": source}
+        yield Bench(cluster, kube, proc, log_path, metrics_url, sampler, extra)
     finally:
         if proc is not None:
             stop_operator(proc)
@@ -396,6 +407,7 @@ def pipeline(kube: Kube, started: datetime) -> dict[str, dict[str, float | None]
 def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
     kube = bench.kube
     before, cpu0 = probes.scrape(kube), cpu_snapshot(bench)
+    passes0 = reconcile_passes(bench.metrics_url)
     started = datetime.now(UTC)
     watcher = ReadyWatch(kube.api, n).start()
     apply_seconds = apply_services(kube, n, opts.apply_workers)
@@ -415,15 +427,14 @@ def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
         "pipeline": pipeline(kube, started),
         "cpu_seconds": cpu_delta(cpu1, cpu0),
         "others_cores": round(cpu_delta(cpu1, cpu0)["other_processes"] / elapsed, 2),
-        "requests": request_summary(after - before, n),
+        "requests": request_summary(after - before, n, reconcile_passes(bench.metrics_url) - passes0),
         "load_avg_1m": os.getloadavg()[0],
     }
 
 
-def request_summary(diff: probes.Scrape, n: int) -> dict[str, Any]:
+def request_summary(diff: probes.Scrape, n: int, passes: float) -> dict[str, Any]:
     counts, seconds = diff.requests, probes.non_watch(diff.seconds)
     mine = probes.operator_share(counts)
-    passes = probes.reconcile_passes(counts)
     total = sum(mine.values())
     return {
         "all_clients": probes.by_label(counts),

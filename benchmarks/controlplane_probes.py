@@ -232,12 +232,3 @@ def by_verb(counts: Counter[Key]) -> dict[str, int]:
 def non_watch(values: Counter[Key]) -> Counter[Key]:
     """Watches are long-lived requests; their serving time says nothing about cost."""
     return Counter({k: v for k, v in values.items() if k.verb not in ("WATCH", "CONNECT")})
-
-
-def reconcile_passes(counts: Counter[Key]) -> int:
-    """Every MLModelService reconcile starts with exactly one GET of the owner."""
-    return sum(
-        v
-        for k, v in counts.items()
-        if k.verb == "GET" and k.resource == "mlmodelservices" and not k.subresource
-    )

@@ -73,15 +73,25 @@ def _limit_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: 
     return out
 
 
+def fastest_invoke(rows: Sequence[Row], single: Row) -> Row:
+    """The raw configuration with the lowest p50 for one request at a time.
+
+    The server runs a lone request on a multi-threaded interpreter (`--solo-threads`), so
+    its latency is compared with the fastest raw invoke, not the single-threaded one.
+    """
+    lone = [r for r in rows if r["server"] == RAW and r["concurrency"] == 1]
+    return min(lone, key=lambda r: r["p50_ms"], default=single)
+
+
 def _latency_verdicts(rows: Sequence[Row], single: Row, applies: bool) -> list[Verdict]:
     cell = _cell(rows, OURS, BINARY_OIP, 1)
     if cell is None:
         return []
-    extra = cell["p50_ms"] - single["p50_ms"]
-    measured = f"{cell['p50_ms']:.2f} - {single['p50_ms']:.2f} ms = {extra:+.2f} ms"
-    return [
-        Verdict("binary OIP p50, c=1, minus one raw invoke", measured, "<= 1 ms", _met(applies, extra <= 1.0))
-    ]
+    raw = fastest_invoke(rows, single)
+    extra = cell["p50_ms"] - raw["p50_ms"]
+    measured = f"{cell['p50_ms']:.2f} - {raw['p50_ms']:.2f} ms ({raw['path']}) = {extra:+.2f} ms"
+    what = "binary OIP p50, c=1, minus the fastest raw invoke"
+    return [Verdict(what, measured, "<= 1 ms", _met(applies, extra <= 1.0))]
 
 
 def _peer_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:

@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--peering", help="KopfPeering name for leader election")
     parser.add_argument("--liveness-port", type=int, help="0 disables /healthz")
+    parser.add_argument("--metrics-port", type=int, help="Prometheus /metrics port; 0 disables it")
     parser.add_argument("--image", help="inference image (MLMODEL_OPERATOR_IMAGE)")
     parser.set_defaults(func=handler)
 
@@ -47,6 +48,7 @@ def handler(args: argparse.Namespace) -> int:
         namespaces=tuple(args.namespaces) if args.namespaces else None,
         peering=args.peering,
         liveness_port=args.liveness_port,
+        metrics_port=args.metrics_port,
         image=args.image,
     )
     if args.standalone:

@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from mlmodel_operator import GROUP, VERSION
+from mlmodel_operator import GROUP, VERSION, metrics
 from mlmodel_operator.builders.common import MANAGED_BY
 from mlmodel_operator.clock import system_clock
 from mlmodel_operator.config import Config, effective_priority
@@ -145,6 +145,8 @@ def run(config: Config) -> None:
             "peering %r with priority %d (configured %d)", config.peering, priority, config.priority
         )
     rt = build_runtime(config)
+    if config.metrics_port:
+        metrics.serve(config.liveness_host, config.metrics_port, lambda: len(rt.queue))
     shutdown = Shutdown(rt.stop)
     registry = build_registry(rt, priority, shutdown)
     run_once = functools.partial(

@@ -74,12 +74,13 @@ class Operators:
         """One operator named `name` (its log: <work>/<name>.log) with extra CLI args and env."""
         log, clock_file = self.work / f"{name}.log", self.work / f"{name}.clock"
         clock_file.write_text("0")
-        (port,) = free_ports(1)
+        port, metrics_port = free_ports(2)
         full_env = {
             **os.environ,
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO / "server")]),
             "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
+            "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
             "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
             "MLMODEL_OPERATOR_CLOCK_OFFSET_FILE": str(clock_file),
             "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",

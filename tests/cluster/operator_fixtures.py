@@ -35,6 +35,7 @@ class OperatorProcess:
     log: Path
     clock_file: Path
     liveness_url: str
+    metrics_url: str
 
     def advance_clock(self, seconds: float) -> None:
         """Move the operator's clock forward (it re-reads the file on every call)."""
@@ -54,6 +55,11 @@ class OperatorProcess:
     def healthy(self) -> bool:
         with urllib.request.urlopen(self.liveness_url, timeout=2) as resp:
             return bool(resp.status == 200)
+
+    def metrics(self) -> str:
+        """The operator's Prometheus exposition text."""
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
+            return str(resp.read().decode())
 
 
 def install_crds(cluster: LocalCluster) -> None:
@@ -90,7 +96,7 @@ def mlmodel_operator(
     work = tmp_path_factory.mktemp("operator")
     clock_file, log = work / "clock-offset", work / "operator.log"
     clock_file.write_text("0")
-    (port,) = free_ports(1)
+    port, metrics_port = free_ports(2)
     env = {
         **os.environ,
         "KUBECONFIG": str(mlmodel_crds.kubeconfig),
@@ -100,6 +106,7 @@ def mlmodel_operator(
         "MLMODEL_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
         "MLMODEL_OPERATOR_CLOCK_OFFSET_FILE": str(clock_file),
         "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
+        "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
         "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
         "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",
     }
@@ -110,7 +117,9 @@ def mlmodel_operator(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    handle = OperatorProcess(proc, log, clock_file, f"http://127.0.0.1:{port}/healthz")
+    handle = OperatorProcess(
+        proc, log, clock_file, f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{metrics_port}/metrics"
+    )
     _SESSION_OPERATORS[str(mlmodel_crds.kubeconfig)] = handle
     try:
         wait_until(

@@ -294,7 +294,8 @@ def test_helm_install_upgrade_uninstall_watching_all_namespaces(
     probe = container["livenessProbe"]["httpGet"]
     assert probe["path"] == "/healthz" and probe["port"] == "healthz"
     assert container["ports"] == [
-        {"name": "healthz", "containerPort": int(env["MLMODEL_OPERATOR_LIVENESS_PORT"]), "protocol": "TCP"}
+        {"name": "healthz", "containerPort": int(env["MLMODEL_OPERATOR_LIVENESS_PORT"]), "protocol": "TCP"},
+        {"name": "metrics", "containerPort": int(env["MLMODEL_OPERATOR_METRICS_PORT"]), "protocol": "TCP"},
     ]
     assert container["resources"]["requests"] and container["resources"]["limits"]
     ctx, pod_ctx = container["securityContext"], pod["securityContext"]
@@ -490,13 +491,14 @@ def test_operator_runs_with_exactly_the_charts_permissions(
                "--set", f"watchNamespaces={{{watched}}}")  # fmt: skip
     token = tools.kubectl("create", "token", f"{release}-mlmodel-operator", "-n", namespace).stdout.strip()
     env = env_of(operator_deployment(tools, namespace, release))  # the chart's settings...
-    (port,) = free_ports(1)
+    port, metrics_port = free_ports(2)
     env |= {  # ...except what only makes sense outside a pod
         "KUBECONFIG": str(sa_kubeconfig(tools.cluster, token, tmp_path / "kubeconfig")),
         "PYTHONPATH": os.pathsep.join([str(REPO / "operator"), str(REPO / "server")]),
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/"),
         "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
+        "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
         "MLMODEL_OPERATOR_RESYNC_SECONDS": "2",
     }
     log = tmp_path / "operator.log"

@@ -98,6 +98,22 @@ def test_liveness_endpoint(mlmodel_operator: OperatorProcess) -> None:
     assert mlmodel_operator.healthy()
 
 
+def reconciles(text: str, kind: str, result: str) -> float:
+    """mlmodel_operator_reconcile_total{kind,result} from an exposition text (0 if absent)."""
+    line = f'mlmodel_operator_reconcile_total{{kind="{kind}",result="{result}"}} '
+    return sum(float(row[len(line) :]) for row in text.splitlines() if row.startswith(line))
+
+
+def test_metrics_count_reconcile_passes(objs: Objects, mlmodel_operator: OperatorProcess) -> None:
+    before = reconciles(mlmodel_operator.metrics(), "MLModelService", "success")
+    setup_fruit(objs, mlmodel("counted"))
+    objs.wait_phase("MLModelService", "counted", "Running")
+    text = mlmodel_operator.metrics()
+    assert reconciles(text, "MLModelService", "success") > before
+    assert "mlmodel_operator_reconcile_duration_seconds_bucket" in text
+    assert "mlmodel_operator_workqueue_depth " in text
+
+
 def test_children_owner_references_and_ready(objs: Objects) -> None:
     setup_fruit(objs, mlmodel("fruit"), vision("fruitvis", "fruit", default_minimum_confidence=0.4))
     status = objs.wait_phase("MLModelService", "fruit", "Running")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mlmodel_operator import metrics
 from mlmodel_operator.builders.common import OWNER_KIND
 from mlmodel_operator.handlers.modelpackage import reconcile_package
 from mlmodel_operator.handlers.runtime import Runtime
@@ -70,17 +71,21 @@ def notify_dependants(rt: Runtime, kind: str, namespace: str, name: str) -> None
 def handle(rt: Runtime, key: Any) -> None:
     """One queued key: reconcile it, then reach its dependants if it changed."""
     kind, namespace, name = key
+    with metrics.reconcile_pass(kind):
+        changed = _reconcile(rt, kind, namespace, name)
+    if changed:
+        notify_dependants(rt, kind, namespace, name)
+
+
+def _reconcile(rt: Runtime, kind: str, namespace: str, name: str) -> bool:
     try:
         # A spec change always changes status too (observedGeneration), so "status written"
         # is the one signal that dependants must look again.
         if kind == "ModelPackage":
-            changed = reconcile_package(rt, namespace, name)
-        else:
-            changed = reconcile_serving(rt, kind, namespace, name)
+            return reconcile_package(rt, namespace, name)
+        return reconcile_serving(rt, kind, namespace, name)
     except Exception as exc:
         if not is_namespace_terminating(exc):
             raise
         log.debug("%s %s/%s: namespace is terminating", kind, namespace, name)
-        return
-    if changed:
-        notify_dependants(rt, kind, namespace, name)
+        return False

@@ -98,3 +98,26 @@ def test_an_event_names_the_owner_and_fits_the_api_limits() -> None:
     assert (
         event["reportingComponent"] == "mlmodel-operator" and event["lastTimestamp"] == "2026-01-01T00:00:00Z"
     )
+
+
+def test_a_reconcile_pass_is_counted_and_timed_by_result() -> None:
+    from mlmodel_operator import metrics
+
+    def count(result: str) -> float:
+        value = metrics.REGISTRY.get_sample_value(
+            "mlmodel_operator_reconcile_total", {"kind": "Probe", "result": result}
+        )
+        return value or 0.0
+
+    with metrics.reconcile_pass("Probe"):
+        pass
+    try:
+        with metrics.reconcile_pass("Probe"):
+            raise RuntimeError("API said 500")
+    except RuntimeError:
+        pass
+    assert (count("success"), count("error")) == (1.0, 1.0)
+    timed = metrics.REGISTRY.get_sample_value(
+        "mlmodel_operator_reconcile_duration_seconds_count", {"kind": "Probe"}
+    )
+    assert timed == 2.0

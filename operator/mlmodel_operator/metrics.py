@@ -1,0 +1,59 @@
+"""The operator's Prometheus metrics, named after controller-runtime's.
+
+Why: "is the operator keeping up?" is answered by the reconcile rate, its errors and
+latency, and the work queue's depth, the same series a controller-runtime operator
+exports (`controller_runtime_reconcile_total`, `workqueue_depth`), here with our prefix.
+They have their own registry and port (`MLMODEL_OPERATOR_METRICS_PORT`), apart from
+kopf's liveness endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger("mlmodel_operator.metrics")
+REGISTRY = CollectorRegistry()
+RECONCILES = Counter(
+    "mlmodel_operator_reconcile",
+    "Reconcile passes by kind and result (success, error).",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = Histogram(
+    "mlmodel_operator_reconcile_duration_seconds",
+    "Time of one reconcile pass, by kind.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+QUEUE_DEPTH = Gauge(
+    "mlmodel_operator_workqueue_depth",
+    "Keys waiting, delayed or being reconciled.",
+    registry=REGISTRY,
+)
+
+
+@contextmanager
+def reconcile_pass(kind: str) -> Iterator[None]:
+    """Count and time one pass; an exception counts as an error and propagates."""
+    started, result = time.perf_counter(), "error"
+    try:
+        yield
+        result = "success"
+    finally:
+        RECONCILES.labels(kind, result).inc()
+        RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+
+def serve(host: str, port: int, queue_depth: Callable[[], float]) -> None:
+    """Start the /metrics endpoint (a daemon thread); a busy port is logged, not fatal."""
+    QUEUE_DEPTH.set_function(queue_depth)
+    try:
+        start_http_server(port, addr=host, registry=REGISTRY)
+    except OSError as exc:
+        log.error("metrics endpoint on %s:%d not started: %s", host, port, exc)

@@ -194,12 +194,24 @@ def start_operator(
     return proc, log_path, f"http://127.0.0.1:{metrics_port}/metrics"
 
 
-def reconcile_passes(metrics_url: str, kind: str = "MLModelService") -> float:
-    """The operator's own count of reconcile passes of `kind` (its Prometheus metrics)."""
+def operator_counters(metrics_url: str) -> dict[str, float]:
+    """The operator's own counts (its Prometheus metrics): MLModelService reconcile passes,
+    and API requests by method. Exact where the apiserver's metrics can only be attributed."""
     with urllib.request.urlopen(metrics_url, timeout=5) as resp:
         text = resp.read().decode()
-    prefix = f'mlmodel_operator_reconcile_total{{kind="{kind}",'
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+    out: Counter[str] = Counter()
+    passes = 'mlmodel_operator_reconcile_total{kind="MLModelService",'
+    for line in text.splitlines():
+        value = line.rsplit(" ", 1)[-1]
+        if line.startswith(passes):
+            out["passes"] += float(value)
+        elif line.startswith('mlmodel_operator_api_requests_total{method="'):
+            out[line.split('"')[1]] += float(value)
+    return dict(out)
+
+
+def counter_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
 
 
 def stop_operator(proc: subprocess.Popen[bytes]) -> None:
@@ -407,13 +419,14 @@ def pipeline(kube: Kube, started: datetime) -> dict[str, dict[str, float | None]
 def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
     kube = bench.kube
     before, cpu0 = probes.scrape(kube), cpu_snapshot(bench)
-    passes0 = reconcile_passes(bench.metrics_url)
+    own0 = operator_counters(bench.metrics_url)
     started = datetime.now(UTC)
     watcher = ReadyWatch(kube.api, n).start()
     apply_seconds = apply_services(kube, n, opts.apply_workers)
     done = watcher.all_ready.wait(opts.ready_timeout - apply_seconds)
     elapsed = time.monotonic() - watcher.origin
     after, cpu1 = probes.scrape(kube), cpu_snapshot(bench)
+    own = counter_delta(operator_counters(bench.metrics_url), own0)
     watcher.stop()
     times = sorted(watcher.ready_at.values())
     return {
@@ -427,14 +440,18 @@ def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
         "pipeline": pipeline(kube, started),
         "cpu_seconds": cpu_delta(cpu1, cpu0),
         "others_cores": round(cpu_delta(cpu1, cpu0)["other_processes"] / elapsed, 2),
-        "requests": request_summary(after - before, n, reconcile_passes(bench.metrics_url) - passes0),
+        "requests": request_summary(after - before, n, own),
         "load_avg_1m": os.getloadavg()[0],
     }
 
 
-def request_summary(diff: probes.Scrape, n: int, passes: float) -> dict[str, Any]:
+def request_summary(diff: probes.Scrape, n: int, own: dict[str, float]) -> dict[str, Any]:
+    """Requests of the burst: all clients' (apiserver metrics), the operator's by attribution
+    (`probes.is_operator`, which also splits them by resource) and by its own count."""
     counts, seconds = diff.requests, probes.non_watch(diff.seconds)
     mine = probes.operator_share(counts)
+    passes = own.pop("passes", 0.0)
+    own_total = sum(own.values())
     total = sum(mine.values())
     return {
         "all_clients": probes.by_label(counts),
@@ -447,9 +464,11 @@ def request_summary(diff: probes.Scrape, n: int, passes: float) -> dict[str, Any
         "operator_per_service": round(total / n, 2),
         "operator_per_service_by_verb": {k: round(v / n, 2) for k, v in probes.by_verb(mine).items()},
         "operator_writes_per_service": round(sum(probes.writes(mine, ALL).values()) / n, 2),
+        "operator_own_requests": own,
+        "operator_own_per_service": round(own_total / n, 2),
         "reconcile_passes": passes,
         "reconcile_passes_per_service": round(passes / n, 2),
-        "operator_requests_per_reconcile_pass": round(total / passes, 2) if passes else None,
+        "operator_requests_per_reconcile_pass": round(own_total / passes, 2) if passes else None,
     }
 
 

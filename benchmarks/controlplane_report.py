@@ -34,7 +34,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {_cell(burst['ready_p50_seconds'])} / {_cell(burst['ready_p90_seconds'])} "
             f"| {_cell(first['p50'], 0)} / {_cell(first['max'], 0)} "
             f"| {_cell(op['peak_rss_mb'], 0)} | {_cell(op['cpu_seconds_burst'])} "
-            f"| {_cell(req['operator_per_service'])} | {_cell(req['reconcile_passes_per_service'])} "
+            f"| {_cell(req.get('operator_own_per_service', req['operator_per_service']))} "
+            f"| {_cell(req['reconcile_passes_per_service'])} "
             f"| {_cell(idle['writes_per_min_operator'], 0)} / {_cell(idle['writes_per_min_all'], 0)} "
             f"| {_cell(op['cpu_seconds_idle_per_min'])} | {_cell(burst['others_cores'])} |"
         )

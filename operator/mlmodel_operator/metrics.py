@@ -31,6 +31,12 @@ RECONCILE_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=REGISTRY,
 )
+API_REQUESTS = Counter(
+    "mlmodel_operator_api_requests",
+    "Requests the reconciles sent to the API server, by method and HTTP status (error: none).",
+    ["method", "code"],
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "mlmodel_operator_workqueue_depth",
     "Keys waiting, delayed or being reconciled.",

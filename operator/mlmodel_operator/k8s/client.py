@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 
 from mlmodel_operator import API_VERSION, FIELD_MANAGER
 from mlmodel_operator.k8s.retry import RetryPolicy, retry_reason
+from mlmodel_operator.metrics import API_REQUESTS
 
 log = logging.getLogger("mlmodel_operator.kube")
 # (connect, read) seconds. A read waits for etcd when it is slow, but not past the point
@@ -160,9 +161,14 @@ class Kube:
         url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
-        resp = self.api.rest_client.request(
-            method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
-        )
+        try:
+            resp = self.api.rest_client.request(
+                method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
+            )
+        except Exception:
+            API_REQUESTS.labels(method, "error").inc()
+            raise
+        API_REQUESTS.labels(method, str(resp.status)).inc()
         data = resp.read()
         text = data.decode() if isinstance(data, bytes) else str(data or "")
         if not 200 <= resp.status < 300:

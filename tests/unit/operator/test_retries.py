@@ -253,3 +253,20 @@ def test_a_conflicting_status_patch_is_retried_not_lost() -> None:
     reconcile_serving(rt, "MLModelService", NS, "fruit")
     assert api.objects[OWNER]["status"]["phase"] == "Deploying"
     assert rt.kube.retries == {"409": 1}
+
+
+def test_every_attempt_is_counted_by_method_and_status() -> None:
+    from mlmodel_operator.metrics import REGISTRY
+
+    def count(code: str) -> float:
+        labels = {"method": "GET", "code": code}
+        return REGISTRY.get_sample_value("mlmodel_operator_api_requests_total", labels) or 0.0
+
+    before = {code: count(code) for code in ("200", "503", "404")}
+    api = FakeApiServer({"/api/v1/namespaces/ns/configmaps/x": {"metadata": {"name": "x"}}})
+    api.fail("GET", "/api/v1/namespaces/ns/configmaps/x", 503)
+    kube, _ = kube_over(api)
+    assert kube.get("/api/v1/namespaces/ns/configmaps/x") is not None  # retried once
+    assert kube.get("/api/v1/namespaces/ns/configmaps/missing") is None
+    after = {code: count(code) - before[code] for code in before}
+    assert after == {"200": 1.0, "503": 1.0, "404": 1.0}

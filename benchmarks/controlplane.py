@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -200,13 +201,11 @@ def operator_counters(metrics_url: str) -> dict[str, float]:
     with urllib.request.urlopen(metrics_url, timeout=5) as resp:
         text = resp.read().decode()
     out: Counter[str] = Counter()
-    passes = 'mlmodel_operator_reconcile_total{kind="MLModelService",'
     for line in text.splitlines():
-        value = line.rsplit(" ", 1)[-1]
-        if line.startswith(passes):
-            out["passes"] += float(value)
-        elif line.startswith('mlmodel_operator_api_requests_total{method="'):
-            out[line.split('"')[1]] += float(value)
+        if line.startswith('mlmodel_operator_reconcile_total{') and 'kind="MLModelService"' in line:
+            out["passes"] += float(line.rsplit(" ", 1)[-1])
+        elif found := re.match(r'mlmodel_operator_api_requests_total\{.*method="([^"]+)".*\} (\S+)$', line):
+            out[found.group(1)] += float(found.group(2))
     return dict(out)
 
 
@@ -480,8 +479,11 @@ def measure_idle(bench: Bench, opts: Options) -> dict[str, Any]:
     time.sleep(opts.settle_seconds)
     started = datetime.now(UTC)
     before, cpu0 = probes.scrape(bench.kube), cpu_snapshot(bench)
+    own0 = operator_counters(bench.metrics_url)
     time.sleep(opts.idle_seconds)
     after, cpu1 = probes.scrape(bench.kube), cpu_snapshot(bench)
+    own = counter_delta(operator_counters(bench.metrics_url), own0)
+    own.pop("passes", None)
     diff = after - before
     counts, cpu = diff.requests, cpu_delta(cpu1, cpu0)
     per_min = 60.0 / opts.idle_seconds
@@ -498,6 +500,7 @@ def measure_idle(bench: Bench, opts: Options) -> dict[str, Any]:
         "writes_operator": probes.by_label(writes_op),
         "operator_events": operator_events,
         "operator_requests_per_min": round(sum(probes.operator_share(counts).values()) * per_min, 1),
+        "operator_own_requests_per_min": {k: round(v * per_min, 1) for k, v in own.items()},
         "operator_requests": probes.by_label(probes.operator_share(counts)),
         "apiserver_seconds_all_clients": probes.by_label(probes.non_watch(diff.seconds), 1),
         "cpu_seconds": cpu,

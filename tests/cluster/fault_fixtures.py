@@ -93,7 +93,8 @@ class Operators:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        op = OperatorProcess(proc, log, clock_file, f"http://127.0.0.1:{port}/healthz")
+        urls = f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{metrics_port}/metrics"
+        op = OperatorProcess(proc, log, clock_file, *urls)
         self.started.append(op)
         wait_until(op.healthy, what=f"operator {name} /healthz", timeout=90, check=op.check_alive)
         return op

@@ -506,7 +506,8 @@ def test_operator_runs_with_exactly_the_charts_permissions(
         proc = subprocess.Popen(
             [sys.executable, "-m", "mlmodel_operator"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    op = OperatorProcess(proc, log, tmp_path / "no-clock", f"http://127.0.0.1:{port}/healthz")
+    urls = f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{metrics_port}/metrics"
+    op = OperatorProcess(proc, log, tmp_path / "no-clock", *urls)
     try:
         wait_until(op.healthy, what="the operator's liveness endpoint", timeout=60, check=op.check_alive)
         tools.kubectl("apply", "--server-side", "-n", watched, "-f", str(EXAMPLES))

@@ -56,7 +56,7 @@ from kubernetes import client, config, watch  # noqa: E402
 
 import controlplane_probes as probes  # noqa: E402
 from controlplane_report import markdown_table, plot  # noqa: E402
-from localcluster import LocalCluster, free_ports, wait_until  # noqa: E402
+from localcluster import LocalCluster, free_ports, stop_process, wait_until  # noqa: E402
 from mlmodel_operator.events import COMPONENT as EVENT_REPORTER  # noqa: E402
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path  # noqa: E402
 
@@ -213,13 +213,6 @@ def counter_delta(after: dict[str, float], before: dict[str, float]) -> dict[str
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
 
 
-def stop_operator(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> str:
@@ -254,7 +247,7 @@ def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
         yield Bench(cluster, kube, proc, log_path, metrics_url, sampler, extra)
     finally:
         if proc is not None:
-            stop_operator(proc)
+            stop_process(proc)
         cluster.stop(quiet=True)
         if opts.keep:
             log(f"kept {workdir}")

@@ -51,12 +51,12 @@ from clusterkit.binaries import build_binaries
 from clusterkit.common import COMPONENTS, DEFAULT_DIR, STOP_TIERS, ClusterError, log
 from clusterkit.nodes import count_ready, create_nodes, ready_fake_nodes
 from clusterkit.pki import make_pki, write_kubeconfigs
-from clusterkit.procs import free_ports, wait_until
+from clusterkit.procs import free_ports, stop_process, wait_until
 from clusterkit.rest import api_call, http_get, insecure_get
 from clusterkit.supervisor import Supervisor
 
 # What tests/cluster and benchmarks/controlplane.py import; nothing else is public.
-__all__ = ["ClusterError", "LocalCluster", "free_ports", "wait_until"]
+__all__ = ["ClusterError", "LocalCluster", "free_ports", "stop_process", "wait_until"]
 
 
 @dataclass

@@ -196,3 +196,13 @@ def terminate(
         signal_all(pids, signal.SIGKILL)
         if not reaped(pids, 5.0, children):
             raise ClusterError(f"{what} survived SIGKILL")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    """SIGTERM one child we started, SIGKILL it if it outlives `grace` s, and reap it."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

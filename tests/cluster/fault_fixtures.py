@@ -24,7 +24,7 @@ from kubernetes import client, config
 from namespaces import namespace_name, restricted_namespace
 from operator_fixtures import REPO, OperatorProcess, install_crds
 
-from localcluster import ClusterError, LocalCluster, free_ports, wait_until
+from localcluster import ClusterError, LocalCluster, free_ports, stop_process, wait_until
 
 RESTRICTED_LABELS = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -116,12 +116,7 @@ class Operators:
     def stop_all(self) -> None:
         for op in self.started:
             if op.proc.poll() is None:
-                op.proc.terminate()
-                try:
-                    op.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    op.proc.kill()
-                    op.proc.wait()
+                stop_process(op.proc)
 
 
 @pytest.fixture

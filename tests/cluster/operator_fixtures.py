@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from localcluster import LocalCluster, free_ports, wait_until
+from localcluster import LocalCluster, free_ports, stop_process, wait_until
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,12 +128,7 @@ def mlmodel_operator(
         yield handle
     finally:
         _SESSION_OPERATORS.pop(str(mlmodel_crds.kubeconfig), None)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 # --- helpers for the operator tests -------------------------------------------------------

@@ -29,7 +29,7 @@ import yaml
 from kubernetes import client
 from operator_fixtures import OperatorProcess
 
-from localcluster import LocalCluster, free_ports, wait_until
+from localcluster import LocalCluster, free_ports, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mlmodel-operator"
@@ -516,12 +516,7 @@ def test_operator_runs_with_exactly_the_charts_permissions(
         tools.kubectl("delete", "-n", watched, "-f", str(EXAMPLES), "--wait", f"--timeout={TIMEOUT}s")
         op.check_alive()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
     text = log.read_text()
     denied = [
         line for line in text.splitlines() if "Forbidden" in line or "forbidden" in line or " 403" in line

@@ -46,8 +46,10 @@ def owner_event(rt: Runtime, kind: str, type_: str | None, body: dict[str, Any])
 
 def child_event(rt: Runtime, type_: str | None, body: dict[str, Any], stored: bool) -> None:
     """A child's event: keep the stored copy current and queue its owner (from its labels)."""
-    if stored:
-        rt.store.remove(body) if type_ == "DELETED" else rt.store.put(body)
+    if stored and type_ == "DELETED":
+        rt.store.remove(body)
+    elif stored:
+        rt.store.put(body)
     meta = body.get("metadata") or {}
     labels = meta.get("labels") or {}
     kind = OWNER_KIND.get(labels.get("app.kubernetes.io/component", ""))

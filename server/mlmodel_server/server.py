@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import socket
 import sys
+import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -52,7 +55,14 @@ def model_config(args: argparse.Namespace) -> tuple[ModelConfig, Package | None]
 def build_dataplane(args: argparse.Namespace, vision_attrs: Mapping[str, object]) -> DataPlane:
     config, package = model_config(args)
     vision = VisionConfig.from_attributes(vision_attrs)
-    return assemble(config, vision, args.vision_name, package)
+    dataplane = assemble(config, vision, args.vision_name, package)
+    if args.vision_config is not None:  # a VisionService's pod: the model must fit
+        try:
+            next(iter(dataplane.vision.values())).require_vision_model()
+        except ModelLoadError:
+            dataplane.close()
+            raise
+    return dataplane
 
 
 def assemble(
@@ -119,7 +129,7 @@ def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -
         access_log=False,
         loop=_best("uvloop", "asyncio"),
         http=_best("httptools", "h11"),
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=args.shutdown_timeout,
     )
     host, port = sock.getsockname()[:2]
     for model in dataplane.models.values():
@@ -131,7 +141,47 @@ def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -
             file=sys.stderr,
             flush=True,
         )
-    uvicorn.Server(config).run(sockets=[sock])
+    DrainingServer(config, dataplane, args.drain_seconds).run(sockets=[sock])
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn whose SIGTERM first fails readiness, then keeps serving for `drain_seconds`.
+
+    Why: a pod being replaced still receives new connections until every kube-proxy has
+    dropped it from the Service, and uvicorn closes its listener at the first SIGTERM, so
+    those connections were refused. Draining, the ready endpoints answer 503 while every
+    other request, on new connections too, is still served; then uvicorn's own graceful
+    shutdown closes the listener and lets the requests in flight finish (up to
+    `timeout_graceful_shutdown`). A second SIGTERM ends the drain early; SIGINT (Ctrl-C)
+    stops without one. uvicorn re-raises the signals it handled once it has stopped, which
+    would end the process with "killed by SIGTERM"; a drained stop exits 0 instead.
+    """
+
+    def __init__(self, config: uvicorn.Config, dataplane: DataPlane, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.dataplane = dataplane
+        self.drain_seconds = drain_seconds
+        self.drain_until: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)
+        elif self.drain_until is None:
+            self.dataplane.draining = True
+            self.drain_until = time.monotonic() + self.drain_seconds
+            print(
+                f"mlmodel: SIGTERM: not ready; serving {self.drain_seconds:g}s more, then waiting "
+                f"up to {self.config.timeout_graceful_shutdown}s for requests in flight",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            self.should_exit = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def raise_receive_high_water(limit: int) -> list[str]:

@@ -101,3 +101,18 @@ def test_no_model_at_all():
 def test_missing_auth_token_file(tmp_path):
     result = serve("--model", MODELS / "multi_io.tflite", "--auth-token-file", tmp_path / "token")
     assert_one_line_error(result, "cannot read auth token file")
+
+
+
+def test_vision_pod_refuses_a_model_no_image_request_can_use(tmp_path):
+    """A VisionService's server exits 1 naming the problem instead of turning Ready."""
+    config = tmp_path / "vision.json"
+    config.write_text("{}")
+    result = serve("--model", MODELS / "multi_io.tflite", "--vision-config", config)
+    assert_one_line_error(result, "model 'multi_io' cannot serve vision: no single image input")
+
+
+def test_plain_service_still_serves_a_non_image_model(serve_process):
+    """Without --vision-config the same model serves OIP; only vision routes would refuse."""
+    server = serve_process("--model", MODELS / "multi_io.tflite")
+    assert server.proc.poll() is None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ModelLoadError
 from ..runtime import roles
 from ..runtime.model import TFLiteModel
 from . import postprocess as post
@@ -34,6 +34,22 @@ class VisionService:
         self.detector = roles.detector_roles(model.outputs, config.remap_output_names)
         self.classifier = roles.classifier_output(model.outputs, config.remap_output_names)
         self.mean, self.std = self._normalization()
+
+    def require_vision_model(self) -> None:
+        """Refuse, in a VisionService's pod, a model no image request could use.
+
+        Why at start: a server that loads such a model would turn Ready and answer every
+        request with a 4xx, so a rollout to it would replace working pods with useless ones.
+        Failing instead keeps the old pods serving and puts this message in the pod's status.
+        (A plain MLModelService serves any model; its vision routes then answer 400.)
+        """
+        if self.image_spec is None or len(self.image_spec.shape) not in (3, 4):
+            inputs = ", ".join(f"{s.name}{list(s.shape)}" for s in self.model.inputs)
+            raise ModelLoadError(f"model '{self.model.name}' cannot serve vision: no single image "
+                                 f"input of 3 or 4 dimensions (inputs: {inputs})")  # fmt: skip
+        if self.classifier is None and self.detector is None:
+            raise ModelLoadError(f"model '{self.model.name}' cannot serve vision: its outputs are "
+                                 f"neither a classifier's nor a detector's ({self._shapes()})")  # fmt: skip
 
     @property
     def properties(self) -> Properties:

@@ -44,7 +44,7 @@ install_at() {  # install_at NAME PKG@VERSION LDFLAGS: modules without replaces 
   go install -trimpath -ldflags "$ldflags" "$pkg"
 }
 
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
   build_in k8s "$cmd" "k8s.io/kubernetes/cmd/$cmd" "$(k8s_ldflags)"
 done
 build_in etcd etcd go.etcd.io/etcd/server/v3 "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=v$ETCD_VERSION"
@@ -52,5 +52,8 @@ install_at kwok "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" \
   "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=v$K8S_VERSION"
 install_at helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" \
   "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+# crictl: the real node's teardown removes pod sandboxes through CRI, so the CNI plugins
+# undo their own network namespaces, veths, iptables rules and IP leases.
+install_at crictl "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRICTL_VERSION"
 log "all binaries ready in $BIN"
 echo "$BIN"

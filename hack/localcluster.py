@@ -48,10 +48,20 @@ import yaml
 
 from clusterkit import components
 from clusterkit.binaries import build_binaries
-from clusterkit.common import COMPONENTS, DEFAULT_DIR, STOP_TIERS, ClusterError, log
+from clusterkit.common import (
+    COMPONENTS,
+    DEFAULT_DIR,
+    NODE_COMPONENTS,
+    NODE_IP,
+    STOP_TIERS,
+    ClusterError,
+    log,
+)
+from clusterkit.nodeconfig import NodeLayout
 from clusterkit.nodes import count_ready, create_nodes, ready_fake_nodes
 from clusterkit.pki import make_pki, write_kubeconfigs
 from clusterkit.procs import free_ports, stop_process, wait_until
+from clusterkit.realnode import RealNode, image_archives
 from clusterkit.rest import api_call, http_get, insecure_get
 from clusterkit.supervisor import Supervisor
 
@@ -65,6 +75,7 @@ class LocalCluster:
 
     dir: Path = DEFAULT_DIR
     nodes: int = 2
+    real_node: bool = False  # True: a kubelet node that runs our image (clusterkit/realnode.py)
     startup_timeout: float = 60.0
     timings: dict[str, float] = field(default_factory=dict)
     attached: bool = False  # True: someone else runs it; stop() leaves it alone
@@ -127,10 +138,29 @@ class LocalCluster:
 
     @property
     def server(self) -> str:
-        port = self.state().get("apiserver_port")
-        if not port:
+        """The apiserver's URL: loopback, or the real node's address when there is one."""
+        state = self.state()
+        if not state.get("apiserver_port"):
             raise ClusterError(f"no cluster state in {self.dir}; run `up` first")
-        return f"https://127.0.0.1:{port}"
+        return f"https://{state.get('host', '127.0.0.1')}:{state['apiserver_port']}"
+
+    @property
+    def has_real_node(self) -> bool:
+        """From state.json once `up` wrote it (so `down` knows), else what was asked for."""
+        state = self.state()
+        return bool(state.get("real_node")) if state else self.real_node
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return COMPONENTS + (NODE_COMPONENTS if self.has_real_node else ())
+
+    def node(self) -> RealNode:
+        """The real node's lifecycle over this cluster's ports and processes."""
+        ports = {k: int(v) for k, v in self.state()["ports"].items()}
+        layout = NodeLayout(self.dir, self.pki, self.kubeconfigs, ports["kubelet"],
+                            ports["kubelet-healthz"], ports["kube-proxy-healthz"],
+                            ports["kube-proxy-metrics"])  # fmt: skip
+        return RealNode(layout, self.bin_dir, self._supervisor, self._wait, self.api, self.die_with_parent)
 
     # talking to the apiserver ----------------------------------------------------------
     def api(self, method: str, path: str, body: Any = None, timeout: float = 5) -> Any:
@@ -148,7 +178,7 @@ class LocalCluster:
     # processes -------------------------------------------------------------------------
     def running_components(self) -> dict[str, int]:
         """Components whose recorded process is alive and verifiably ours."""
-        return self._supervisor.running(COMPONENTS)
+        return self._supervisor.running(self.components)
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self._supervisor.spawn(name, argv, env, orphan_dies=self.die_with_parent)
@@ -175,8 +205,8 @@ class LocalCluster:
 
     # lifecycle -------------------------------------------------------------------------
     def is_running(self) -> bool:
-        """All five components alive and the apiserver answering /readyz."""
-        if len(self.running_components()) != len(COMPONENTS):
+        """All components alive and the apiserver answering /readyz."""
+        if len(self.running_components()) != len(self.components):
             return False
         try:
             return bool(self.api("GET", "/readyz") == "ok")
@@ -210,8 +240,15 @@ class LocalCluster:
         """The phases of `up`, each timed; the order is dictated by who needs whom."""
         with self._phase("binaries"):
             bin_dir = self.bin_dir
+        images = []
+        if self.real_node:
+            with self._phase("images (built once, cached by input hash)"):
+                images = image_archives()
         with self._phase("certificates+configs"):
             ports = self._prepare(bin_dir)
+        if self.real_node:
+            with self._phase("real node: host setup"):
+                self.node().prepare_host()
         with self._phase("etcd"):
             self._start_etcd(ports)
         with self._phase("kube-apiserver"):
@@ -227,15 +264,19 @@ class LocalCluster:
         with self._phase("scheduler+controller-manager healthz"):
             for name in ("kube-scheduler", "kube-controller-manager"):
                 self._wait_healthz(name, ports)
+        if self.real_node:
+            with self._phase("real node: containerd, images, kubelet, kube-proxy"):
+                self.node().start(images)
 
     def _prepare(self, bin_dir: Path) -> dict[str, int]:
         """Fresh dirs, PKI, kubeconfigs and the state file with newly picked ports."""
-        for sub in ("etcd", "pki", "kubeconfigs", "kwok", "flexvolume", "logs", "pids"):
+        for sub in ("etcd", "pki", "kubeconfigs", "kwok", "flexvolume", "logs", "pids", "cni"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
             (self.dir / sub).mkdir(parents=True, mode=0o700)  # etcd insists on 0700
         names = components.PORT_NAMES
         ports = dict(zip(names, free_ports(len(names)), strict=True))
         state = {"bin_dir": str(bin_dir), "apiserver_port": ports["kube-apiserver"],
+                 "host": NODE_IP if self.real_node else "127.0.0.1", "real_node": self.real_node,
                  "ports": ports, "nodes": self.nodes}  # fmt: skip
         (self.dir / "state.json").write_text(json.dumps(state, indent=2) + "\n")
         make_pki(self.pki)
@@ -248,7 +289,8 @@ class LocalCluster:
         self._wait("etcd /health", lambda: b'"true"' in http_get(health))
 
     def _start_apiserver(self, ports: dict[str, int]) -> None:
-        self._spawn("kube-apiserver", components.apiserver_argv(self.bin_dir, self.pki, ports))
+        host = str(self.state().get("host", "127.0.0.1"))
+        self._spawn("kube-apiserver", components.apiserver_argv(self.bin_dir, self.pki, ports, host))
         self._wait("kube-apiserver /readyz", lambda: self.api("GET", "/readyz") == "ok")
 
     def _start_controllers(self, ports: dict[str, int]) -> None:
@@ -275,7 +317,7 @@ class LocalCluster:
 
     def _ensure_nodes(self, wait: bool = True) -> None:
         """Create missing fake nodes and optionally wait until all are Ready."""
-        create_nodes(self.api, self.nodes)
+        create_nodes(self.api, self.nodes, tainted=self.has_real_node)
         if wait:
             self._wait_nodes()
 
@@ -286,10 +328,21 @@ class LocalCluster:
         """Terminate every process group we started (SIGTERM, then SIGKILL) and reap them."""
         if self.attached:
             return
-        for tier in STOP_TIERS:
+        node = self.has_real_node and bool(self.state().get("ports"))
+        for index, tier in enumerate(STOP_TIERS):
             self._stop_tier(tier, quiet, grace)
-        for name in COMPONENTS:
+            if index == 0 and node:
+                if not quiet:
+                    log("removing the real node's pods, containers, links, rules and cgroups")
+                self.node().stop()
+        for name in self.components:
             self._supervisor.forget(name)
+
+    def leftovers(self) -> list[str]:
+        """What the real node left on the host ([] after a clean `down`; always [] without)."""
+        if not (self.has_real_node and self.state().get("ports")):
+            return []
+        return self.node().leftovers()
 
     def _stop_tier(self, names: tuple[str, ...], quiet: bool, grace: float) -> None:
         """Stop some components together; SIGKILL whatever ignores SIGTERM for `grace` s."""
@@ -340,6 +393,8 @@ class LocalCluster:
         elif name == "kube-scheduler":
             self._spawn_scheduler(ports)
             self._wait_healthz(name, ports)
+        elif name in NODE_COMPONENTS:
+            raise ClusterError(f"restarting {name} alone is not supported; `down` and `up` instead")
         else:
             self.nodes = int(self.state().get("nodes", self.nodes))
             self._spawn_kwok()
@@ -358,8 +413,8 @@ class LocalCluster:
         return {"stop": stopped, "down": round(down_for + started, 2), "start": started}
 
     def _require_owned(self, name: str) -> None:
-        if name not in COMPONENTS:
-            raise ClusterError(f"unknown component {name!r}; one of {', '.join(COMPONENTS)}")
+        if name not in self.components:
+            raise ClusterError(f"unknown component {name!r}; one of {', '.join(self.components)}")
         if self.attached:
             raise ClusterError("this cluster is attached (MLMODEL_KUBECONFIG): it is not ours to break")
 
@@ -367,7 +422,7 @@ class LocalCluster:
         """What runs, whether the apiserver is ready, how many nodes are Ready."""
         running = self.running_components()
         info: dict[str, Any] = {"dir": str(self.dir), "components": {
-            name: running.get(name) for name in COMPONENTS}}  # fmt: skip
+            name: running.get(name) for name in self.components}}  # fmt: skip
         try:
             info["readyz"] = self.api("GET", "/readyz")
             items = self.api("GET", "/api/v1/nodes")["items"]
@@ -402,6 +457,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", parents=[common], help="start (or reuse) the control plane")
     up.add_argument("--nodes", type=int, default=2, help="number of kwok fake nodes")
+    up.add_argument(
+        "--no-real-node",
+        dest="real_node",
+        action="store_false",
+        help="kwok nodes only: no kubelet, containerd or image (no root needed)",
+    )
     up.add_argument("--timeout", type=float, default=60.0, help="seconds per readiness wait")
     sub.add_parser("down", parents=[common], help="stop every process of the cluster")
     sub.add_parser("status", parents=[common], help="show processes, /readyz and nodes")
@@ -420,7 +481,11 @@ def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
         print(f'cluster up; run: eval "$(python {sys.argv[0]} env --dir {cluster.dir})"')
     elif args.command == "down":
         cluster.stop()
-        print(f"cluster in {cluster.dir} stopped")
+        left = cluster.leftovers()
+        if left:
+            print(f"cluster in {cluster.dir} stopped, but left: {'; '.join(left)}", file=sys.stderr)
+            return 1
+        print(f"cluster in {cluster.dir} stopped; nothing left behind")
     elif args.command == "restart":
         print(json.dumps(cluster.restart(args.component, kill=args.kill)))
     elif args.command == "status":
@@ -435,7 +500,8 @@ def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """CLI entry; every failure becomes one `localcluster: error: ...` line and exit 1."""
     args = _parser().parse_args(argv)
-    cluster = LocalCluster(args.dir, nodes=getattr(args, "nodes", 2))
+    cluster = LocalCluster(args.dir, nodes=getattr(args, "nodes", 2),
+                           real_node=getattr(args, "real_node", False))  # fmt: skip
     try:
         return _run(cluster, args)
     except (ClusterError, OSError, subprocess.SubprocessError, urllib.error.URLError) as exc:

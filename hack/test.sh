@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README, .ci/run): installs what the tests
 # need, builds or reuses the Go control plane, lints, type-checks and runs
-# every test tier (unit, HTTP, browser, cluster). Any failure fails the run;
+# every test tier (unit, HTTP, browser, cluster, e2e on a real kubelet node). Any failure fails the run;
 # pytest's exit 5 ("no tests collected") fails it too.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +33,14 @@ fi
 step "control plane binaries (cold build: tens of minutes; warm: seconds)"
 MLMODEL_K8S_BIN=$("$ROOT/hack/build-k8s.sh" | tail -n 1)
 export MLMODEL_K8S_BIN
+
+step "real node: containerd, runc, CNI plugins, iptables, buildah (Debian packages)"
+"$ROOT/hack/install-node-deps.sh"
+
+step "product and pause images as OCI archives (cold: minutes; cached by input hash)"
+MLMODEL_IMAGE_ARCHIVE=$("$ROOT/hack/build-image.sh" --oci-archive | tail -n 1)
+export MLMODEL_IMAGE_ARCHIVE
+"$VENV/bin/python" "$ROOT/hack/build-pause.py" | tail -n 1
 
 step "lint and types"
 "$VENV/bin/ruff" check .

@@ -12,9 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from .common import KWOK_ANNOTATION, POD_CIDR, SERVICE_CIDR
+from .nodeconfig import apiserver_kubelet_flags
 
 # Every port a component listens on; picked once at `up` and kept across restarts.
-PORT_NAMES = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+PORT_NAMES = (
+    "etcd",
+    "etcd-peer",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kubelet-healthz",
+    "kube-proxy-healthz",
+    "kube-proxy-metrics",
+)
 Ports = Mapping[str, int]
 
 
@@ -34,12 +45,19 @@ def etcd_argv(bin_dir: Path, data_dir: Path, ports: Ports) -> list[str]:
     ]  # fmt: skip
 
 
-def apiserver_argv(bin_dir: Path, pki: Path, ports: Ports) -> list[str]:
-    """RBAC, default admission (ServiceAccount, PodSecurity) and the aggregation layer."""
+def apiserver_argv(bin_dir: Path, pki: Path, ports: Ports, host: str = "127.0.0.1") -> list[str]:
+    """RBAC, default admission (ServiceAccount, PodSecurity) and the aggregation layer.
+
+    `host` is where it binds and what it advertises: loopback without a real node; with one,
+    the node's address, so the `kubernetes` Service has an endpoint pods can reach.
+    """
+    # A loopback address is not a valid Endpoints address; then nothing runs in-cluster.
+    reconciler = ["--endpoint-reconciler-type=none"] if host.startswith("127.") else []
     return [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers={etcd_client_url(ports)}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+        f"--bind-address={host}", f"--advertise-address={host}", *reconciler,
+        *apiserver_kubelet_flags(pki),
         f"--secure-port={ports['kube-apiserver']}", f"--cert-dir={pki}",
         f"--tls-cert-file={pki}/apiserver.crt", f"--tls-private-key-file={pki}/apiserver.key",
         f"--client-ca-file={pki}/ca.crt",
@@ -52,8 +70,6 @@ def apiserver_argv(bin_dir: Path, pki: Path, ports: Ports) -> list[str]:
         f"--service-account-signing-key-file={pki}/sa.key",
         # Privileged pods must be refused by PodSecurity, not by this global switch.
         "--allow-privileged=true",
-        # The loopback address is not a valid Endpoints address; nothing runs in-cluster.
-        "--endpoint-reconciler-type=none",
         "--profiling=false",
         f"--requestheader-client-ca-file={pki}/front-proxy-ca.crt",
         "--requestheader-allowed-names=front-proxy-client",

@@ -13,7 +13,11 @@ KWOK_NODE_PREFIX = "kwok-node-"
 NODE_RESOURCES = {"cpu": "64", "memory": "256Gi", "pods": "1100"}
 
 
-def node_manifest(index: int) -> dict[str, Any]:
+# Beside a real node, workloads must land on it unless they ask for kwok: kwok's pods never run.
+KWOK_TAINT = {"key": KWOK_ANNOTATION, "value": "fake", "effect": "NoSchedule"}
+
+
+def node_manifest(index: int, tainted: bool = False) -> dict[str, Any]:
     """A fake Node that kwok adopts (by annotation) and keeps Ready with leases."""
     name = f"{KWOK_NODE_PREFIX}{index}"
     return {
@@ -26,7 +30,7 @@ def node_manifest(index: int) -> dict[str, Any]:
                        "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                        "node-role.kubernetes.io/agent": ""},
         },
-        "spec": {},
+        "spec": {"taints": [KWOK_TAINT]} if tainted else {},
         "status": {"allocatable": dict(NODE_RESOURCES), "capacity": dict(NODE_RESOURCES)},
     }  # fmt: skip
 
@@ -44,11 +48,11 @@ def count_ready(nodes: list[dict[str, Any]]) -> int:
     return sum(node_is_ready(n) for n in nodes)
 
 
-def create_nodes(api: Callable[..., Any], count: int) -> None:
+def create_nodes(api: Callable[..., Any], count: int, tainted: bool = False) -> None:
     """Create fake nodes 0..count-1 through `api` (LocalCluster.api); 409 = exists already."""
     for index in range(count):
         try:
-            api("POST", "/api/v1/nodes", node_manifest(index))
+            api("POST", "/api/v1/nodes", node_manifest(index, tainted))
         except urllib.error.HTTPError as exc:
             if exc.code != 409:
                 raise ClusterError(f"creating node {index}: HTTP {exc.code}") from None

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .common import SERVICE_IP, ClusterError
+from .common import NODE_IP, NODE_NAME, SERVICE_IP, ClusterError
 
 # Client certificates: (file stem, CN, O). Components get their own identities so RBAC's
 # bootstrap bindings apply; kwok writes status of arbitrary nodes and pods, so it is a master.
@@ -22,9 +22,15 @@ CLIENTS = (
     ("kube-controller-manager", "system:kube-controller-manager", ""),
     ("kube-scheduler", "system:kube-scheduler", ""),
     ("kwok", "kwok-controller", "system:masters"),
+    # The real node (nodeconfig.py): the Node authorizer and NodeRestriction know a kubelet by
+    # this name and group; kube-proxy has a bootstrap binding (system:node-proxier).
+    ("kubelet", f"system:node:{NODE_NAME}", "system:nodes"),
+    ("kube-proxy", "system:kube-proxy", ""),
+    # The apiserver's identity towards kubelets (logs, exec, port-forward).
+    ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
 )
 CLIENT_EXT = ["keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=clientAuth"]
-APISERVER_SANS = ["IP:127.0.0.1", f"IP:{SERVICE_IP}", "DNS:localhost", "DNS:kubernetes",
+APISERVER_SANS = ["IP:127.0.0.1", f"IP:{SERVICE_IP}", f"IP:{NODE_IP}", "DNS:localhost", "DNS:kubernetes",
                   "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
                   "DNS:kubernetes.default.svc.cluster.local"]  # fmt: skip
 
@@ -77,6 +83,12 @@ def make_pki(pki: Path) -> None:
     )  # fmt: skip
     for stem, cn, org in CLIENTS:
         make_cert(pki, stem, (f"/O={org}" if org else "") + f"/CN={cn}", CLIENT_EXT)
+    # The kubelet's serving certificate, signed by the cluster CA so the apiserver verifies it.
+    make_cert(
+        pki, "kubelet-serving", f"/O=system:nodes/CN=system:node:{NODE_NAME}",
+        ["keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
+         f"subjectAltName=IP:{NODE_IP},DNS:{NODE_NAME}"],
+    )  # fmt: skip
     # Front proxy (aggregation layer): a CA of its own, else any client cert could assert
     # identities through request headers. Without it every component logs CA-bundle errors.
     make_ca(pki, "front-proxy-ca")

@@ -32,7 +32,7 @@ from kubernetes import client, config
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
-from namespaces import namespace_name, restricted_namespace  # noqa: E402
+from tests.support.namespaces import namespace_name, restricted_namespace  # noqa: E402
 
 import localcluster  # noqa: E402
 from localcluster import LocalCluster  # noqa: E402

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
-from namespaces import namespace_name, restricted_namespace
 from operator_fixtures import REPO, OperatorProcess, install_crds
+from tests.support.namespaces import namespace_name, restricted_namespace
 
 from localcluster import ClusterError, LocalCluster, free_ports, stop_process, wait_until
 

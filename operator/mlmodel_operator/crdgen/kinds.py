@@ -227,7 +227,7 @@ def mlmodel_service() -> Schema:
         ["mlms", "mlmodel"],
         spec,
         serving_status(),
-        printer_columns(".status.resolvedPackages[0].version"),
+        printer_columns(),
         [NAME_RULE],
     )
 
@@ -286,7 +286,7 @@ def vision_service() -> Schema:
         ["vis", "vision"],
         spec,
         serving_status(),
-        printer_columns(".status.resolvedPackages[0].version"),
+        printer_columns(),
         [NAME_RULE],
     )
 

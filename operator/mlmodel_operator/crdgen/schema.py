@@ -243,6 +243,15 @@ def serving_status(extra: dict[str, Schema] | None = None) -> Schema:
             "sha256": string(64),
         }
     )
+    served = obj(
+        {
+            "name": string(),
+            "package": string(),
+            "version": string(128),
+            "sha256": string(64),
+            "readyReplicas": {"type": "integer"},
+        }
+    )
     model = obj(
         {
             "package": string(),
@@ -264,6 +273,7 @@ def serving_status(extra: dict[str, Schema] | None = None) -> Schema:
             },
             "conditions": conditions(),
             "resolvedPackages": {"type": "array", "items": pin},
+            "servingPackages": {"type": "array", "items": served},
             "endpoint": string(512),
             "readyReplicas": {"type": "integer"},
             "runningSince": string(64, format="date-time"),
@@ -276,11 +286,12 @@ def serving_status(extra: dict[str, Schema] | None = None) -> Schema:
     )
 
 
-def printer_columns(version_path: str) -> list[Schema]:
+def printer_columns() -> list[Schema]:
     ready = '.status.conditions[?(@.type=="Ready")].status'
     return [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Version", "type": "string", "jsonPath": version_path},
+        # What the Ready pods run: during a stuck rollout, the old version, not the one asked for.
+        {"name": "Version", "type": "string", "jsonPath": ".status.servingPackages[0].version"},
         {"name": "Ready", "type": "string", "jsonPath": ready},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         {"name": "Stopped", "type": "date", "jsonPath": ".status.stopTime"},

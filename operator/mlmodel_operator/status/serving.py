@@ -65,7 +65,66 @@ def conditions(obs: Observed) -> list[Cond]:
         stopped_condition(obs.run),
     ]
     positive = (*(c.type for c in obs.extra), "PackageResolved", "Progressing", "Available")
-    return [*conds, aggregate_ready(conds, positive)]
+    return [*conds, ready_condition(obs, conds, positive)]
+
+
+def _package_names(obs: Observed) -> dict[str, str]:
+    """Local name -> ModelPackage (a pod's annotation names packages by local name only)."""
+    pins = (*obs.resolution.packages, *(obs.effective.packages if obs.effective else ()))
+    return {p.name: p.package for p in pins}
+
+
+def _serves(obs: Observed, names: dict[str, str]) -> str:
+    served = obs.workload.serving
+    if not served:
+        return f"{obs.workload.ready_replicas} replica(s) serve"
+    text = ", ".join(f"{names.get(s.name, s.name)} {s.version}" for s in served)
+    return f"{text} {'serves' if len(served) == 1 else 'serve'}"
+
+
+def _target(obs: Observed, names: dict[str, str]) -> str:
+    """The deployed pins no Ready pod runs yet: what the rollout brings up."""
+    running = {(s.name, s.version) for s in obs.workload.serving}
+    pins = obs.effective.packages if obs.effective else ()
+    new = [f"{names.get(p.name, p.name)} {p.version}" for p in pins if (p.name, p.version) not in running]
+    return ", ".join(new) or "the new pod template"
+
+
+def ready_condition(obs: Observed, conds: list[Cond], positive: tuple[str, ...]) -> Cond:
+    """The aggregate Ready, which stays True while a version serves, saying which one.
+
+    A refused or failing new version does not take the old one down (the rollout keeps
+    the old pods), so Ready stays True then, with the failure's reason and a message that
+    names the version serving and the one failing; the phase says Degraded. Ready turns
+    False only when nothing serves, or for a cause that is not the new version's.
+    """
+    ready = aggregate_ready(conds, positive)
+    by_type = {c.type: c for c in conds}
+    if obs.run.stopped or not by_type["Available"].is_true:
+        return ready
+    names = _package_names(obs)
+    serves = _serves(obs, names)
+    if ready.is_true:
+        if obs.workload.phase == "Deploying":
+            return Cond("Ready", TRUE, "Ready", f"{serves}; rolling out {_target(obs, names)}")
+        return Cond("Ready", TRUE, "Ready", serves)
+    failing = next(by_type[t] for t in positive if not by_type[t].is_true)
+    if failing.type == "PackageResolved":
+        return Cond("Ready", TRUE, failing.reason, f"{serves}; {failing.message}")
+    if failing.type == "Progressing":
+        return Cond(
+            "Ready", TRUE, failing.reason, f"{serves}; {_target(obs, names)} is failing: {failing.message}"
+        )
+    return ready
+
+
+def serving_packages(obs: Observed) -> list[dict[str, Any]]:
+    """What the Ready pods run, in the order of spec.packages (the Version column shows the first)."""
+    names = _package_names(obs)
+    order = [p.name for p in (obs.effective.packages if obs.effective else obs.resolution.packages)]
+    rank = {name: i for i, name in enumerate(order)}
+    served = sorted(obs.workload.serving, key=lambda s: (rank.get(s.name, len(rank)), s.name))
+    return [s.to_status(names.get(s.name)) for s in served]
 
 
 def model_summary(obs: Observed, previous: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -96,6 +155,7 @@ def compose(obs: Observed, old: dict[str, Any]) -> dict[str, Any]:
         "phase": phase,
         "conditions": [stamp(c, obs.generation, obs.now, previous) for c in conds],
         "resolvedPackages": [p.to_status() for p in pins] or old.get("resolvedPackages") or [],
+        "servingPackages": serving_packages(obs),
         "endpoint": obs.endpoint,
         "readyReplicas": 0 if obs.run.stopped else obs.workload.ready_replicas,
         "model": model_summary(obs, old.get("model")),

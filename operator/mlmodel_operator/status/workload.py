@@ -3,15 +3,25 @@
 New pods are told from old ones by the template-hash annotation the builder
 stamps: a failing init container or crash loop among *new* pods while old
 pods are still available is a failed rollout (Degraded), not an outage.
+
+Which versions serve is read from the Ready pods' own `mlmodel.dev/packages`
+annotation, never from what was applied: a rollout that never finishes leaves the
+old version serving, and status must say so.
+
+A pod that has crashed stays failed in every phase of the kubelet's back-off
+(waiting in CrashLoopBackOff, running again, terminated again) until it turns
+Ready: otherwise the phase would flap between Degraded and Deploying with every
+restart, and post an Event each time.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mlmodel_operator.builders.common import ANNOTATION_TEMPLATE_HASH
+from mlmodel_operator.builders.common import ANNOTATION_PACKAGES, ANNOTATION_TEMPLATE_HASH
 from mlmodel_operator.status.conditions import FALSE, TRUE, Cond
 
 BAD_WAITING = frozenset(
@@ -25,26 +35,41 @@ BAD_WAITING = frozenset(
         "RunContainerError",
     }
 )
+# The kubelet alternates these while it retries a pull; one reason keeps the phase still.
+_SAME_FAILURE = {"ErrImagePull": "ImagePullBackOff"}
+
+
+@dataclass(frozen=True)
+class Served:
+    """One package version the Ready pods run, and on how many of them."""
+
+    name: str
+    version: str
+    sha256: str
+    ready_replicas: int
+
+    def to_status(self, package: str | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "version": self.version, "sha256": self.sha256}
+        if package:
+            out["package"] = package
+        return {**out, "readyReplicas": self.ready_replicas}
 
 
 @dataclass(frozen=True)
 class Workload:
-    """Available/Progressing conditions plus the phase the workload alone implies."""
+    """Available/Progressing conditions plus the phase the workload alone implies.
+
+    `serving`: the versions Ready pods run; `old_serves`: every Ready pod is of an
+    older template (the rollout has not brought up one new pod yet).
+    """
 
     available: Cond
     progressing: Cond
     phase: str
     ready_replicas: int = 0
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _terminated_message(status: dict[str, Any]) -> str:
-    for key in ("state", "lastState"):
-        term = (status.get(key) or {}).get("terminated")
-        if term and term.get("exitCode", 0) != 0:
-            message = term.get("message") or term.get("reason") or f"exit {term.get('exitCode')}"
-            return _error_text(message)
-    return ""
+    serving: tuple[Served, ...] = ()
+    old_serves: bool = False
 
 
 def _error_text(message: str) -> str:
@@ -66,26 +91,61 @@ def _last_line(text: str) -> str:
     return lines[-1][:500] if lines else ""
 
 
+def _last_failure(status: dict[str, Any]) -> str:
+    """The message of the container's last non-zero exit, if it has not succeeded since.
+
+    Read from `state` or `lastState`, so it is the same whether the container waits in
+    back-off, runs again or has just exited.
+    """
+    term = (status.get("state") or {}).get("terminated")
+    if term and term.get("exitCode", 0) == 0:
+        return ""
+    for found in (term, (status.get("lastState") or {}).get("terminated")):
+        if found and found.get("exitCode", 0) != 0:
+            message = found.get("message") or found.get("reason") or f"exit {found.get('exitCode')}"
+            return _error_text(message) or f"exit {found.get('exitCode')}"
+    return ""
+
+
+def _waiting(status: dict[str, Any]) -> tuple[str, str] | None:
+    waiting = (status.get("state") or {}).get("waiting") or {}
+    if waiting.get("reason") not in BAD_WAITING:
+        return None
+    return _SAME_FAILURE.get(waiting["reason"], waiting["reason"]), str(waiting.get("message", ""))
+
+
 def _init_failure(status: dict[str, Any]) -> tuple[str, str] | None:
-    name, waiting = status.get("name", "?"), (status.get("state") or {}).get("waiting") or {}
-    detail = _terminated_message(status)
+    name, detail = status.get("name", "?"), _last_failure(status)
     if detail:
         return "InitContainerFailed", f"init container {name} failed: {detail}"
-    if waiting.get("reason") in BAD_WAITING:
-        return waiting["reason"], f"init container {name}: {waiting.get('message', '')}".strip()
+    waiting = _waiting(status)
+    if waiting:
+        return waiting[0], f"init container {name}: {waiting[1]}".strip()
     return None
 
 
 def _container_failure(status: dict[str, Any]) -> tuple[str, str] | None:
-    name, waiting = status.get("name", "?"), (status.get("state") or {}).get("waiting") or {}
-    if waiting.get("reason") in BAD_WAITING:
-        detail = _terminated_message(status) or waiting.get("message", "")
-        return waiting["reason"], f"container {name}: {waiting['reason']}" + (f": {detail}" if detail else "")
+    name, detail = status.get("name", "?"), _last_failure(status)
+    if detail:
+        return "CrashLoopBackOff", f"container {name}: CrashLoopBackOff: {detail}"
+    waiting = _waiting(status)
+    if waiting:
+        reason, message = waiting
+        return reason, f"container {name}: {reason}" + (f": {message}" if message else "")
     return None
 
 
+def pod_ready(pod: dict[str, Any]) -> bool:
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == TRUE for c in conds)
+
+
 def pod_failure(pod: dict[str, Any]) -> tuple[str, str] | None:
-    """The first reason this pod will not become ready on its own, if any."""
+    """The first reason this pod will not become ready on its own, if any (a Ready pod has none)."""
+    if pod_ready(pod):
+        return None
     status = pod.get("status") or {}
     for init in status.get("initContainerStatuses") or []:
         failure = _init_failure(init)
@@ -103,6 +163,29 @@ def pod_failure(pod: dict[str, Any]) -> tuple[str, str] | None:
 
 def pod_hash(pod: dict[str, Any]) -> str | None:
     return ((pod.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_TEMPLATE_HASH)
+
+
+def pod_packages(pod: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(name, version, sha256) of every package the pod was created with."""
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_PACKAGES, "[]")
+    try:
+        pins = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(pins, list):
+        return []
+    return [
+        (str(p.get("name", "")), str(p.get("version", "")), str(p.get("sha256", "")))
+        for p in pins
+        if isinstance(p, dict)
+    ]
+
+
+def served(pods: list[dict[str, Any]]) -> tuple[Served, ...]:
+    """What the Ready pods run; by name, then the version most of them run first."""
+    counts = Counter(pin for pod in pods if pod_ready(pod) for pin in pod_packages(pod))
+    ordered = sorted(counts.items(), key=lambda item: (item[0][0], -item[1], item[0][1]))
+    return tuple(Served(name, version, sha, n) for (name, version, sha), n in ordered)
 
 
 def init_summaries(pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -142,7 +225,7 @@ def _rolled_out(deployment: dict[str, Any], replicas: int) -> bool:
 def assess(
     deployment: dict[str, Any] | None, pods: list[dict[str, Any]], desired_hash: str, replicas: int
 ) -> Workload:
-    """Turn the Deployment and its pods into Available, Progressing and a phase."""
+    """Turn the Deployment and its pods into Available, Progressing, a phase and what serves."""
     if deployment is None:
         return Workload(
             Cond("Available", FALSE, "DeploymentNotFound", "creating the Deployment"),
@@ -151,54 +234,42 @@ def assess(
         )
     live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     new = [p for p in live if pod_hash(p) == desired_hash]
-    summaries = init_summaries(new or live)
+    ready = [p for p in live if pod_ready(p)]
     available = int((deployment.get("status") or {}).get("availableReplicas") or 0)
-    failure = next((f for f in map(pod_failure, new) if f), None)
-    failure = failure or _deployment_deadline(deployment)
-    if failure is not None:
-        return _failed(failure, available, summaries)
-    if _rolled_out(deployment, replicas):
-        return Workload(
-            Cond("Available", TRUE, "MinimumReplicasAvailable", f"{available}/{replicas} replicas available"),
-            Cond("Progressing", TRUE, "NewReplicaSetAvailable", "rollout complete"),
-            "Running",
-            available,
-            summaries,
-        )
-    avail = (
+    rolling = Workload(
         Cond("Available", TRUE, "MinimumReplicasAvailable", f"{available} replicas available")
         if available
-        else Cond("Available", FALSE, "MinimumReplicasUnavailable", "no replica is ready yet")
-    )
-    return Workload(
-        avail,
+        else Cond("Available", FALSE, "MinimumReplicasUnavailable", "no replica is ready yet"),
         Cond("Progressing", TRUE, "ReplicaSetUpdated", "rollout in progress"),
         "Deploying",
         available,
-        summaries,
+        init_summaries(new or live),
+        served(ready),
+        bool(ready) and all(pod_hash(p) != desired_hash for p in ready),
     )
+    failure = next((f for f in map(pod_failure, new) if f), None)
+    failure = failure or _deployment_deadline(deployment)
+    if failure is not None:
+        return _failed(rolling, failure)
+    if _rolled_out(deployment, replicas):
+        return replace(
+            rolling,
+            available=Cond(
+                "Available", TRUE, "MinimumReplicasAvailable", f"{available}/{replicas} replicas available"
+            ),
+            progressing=Cond("Progressing", TRUE, "NewReplicaSetAvailable", "rollout complete"),
+            phase="Running",
+        )
+    return rolling
 
 
-def _failed(failure: tuple[str, str], available: int, summaries: dict[str, dict[str, Any]]) -> Workload:
+def _failed(rolling: Workload, failure: tuple[str, str]) -> Workload:
     """A failed rollout: Degraded while old pods still serve, Failed when nothing does."""
     reason, message = failure
-    if available:
-        return Workload(
-            Cond(
-                "Available",
-                TRUE,
-                "MinimumReplicasAvailable",
-                f"{available} replica(s) of the previous version still serving",
-            ),
-            Cond("Progressing", FALSE, reason, message),
-            "Degraded",
-            available,
-            summaries,
-        )
-    return Workload(
-        Cond("Available", FALSE, reason, message),
-        Cond("Progressing", FALSE, reason, message),
-        "Failed",
-        0,
-        summaries,
-    )
+    progressing = Cond("Progressing", FALSE, reason, message)
+    if rolling.ready_replicas:
+        still = f"{rolling.ready_replicas} replica(s) still serving"
+        available = Cond("Available", TRUE, "MinimumReplicasAvailable", still)
+        return replace(rolling, available=available, progressing=progressing, phase="Degraded")
+    available = Cond("Available", FALSE, reason, message)
+    return replace(rolling, available=available, progressing=progressing, phase="Failed")

@@ -35,16 +35,24 @@ class FbTable:
         off = self._offset(slot)
         return FbTable(self._tab.Bytes, self._tab.Indirect(off + self._tab.Pos)) if off else None
 
-    def tables(self, slot: int) -> list[FbTable]:
-        """A vector of tables."""
+    def _vector(self, slot: int, width: int) -> tuple[int, int]:
+        """Start and length of a vector; a length past the buffer's end is refused.
+
+        Bytes that only look like a model (a TFL3 identifier, then noise) may announce
+        vectors longer than the whole file; looping over them would never end.
+        """
         off = self._offset(slot)
         if not off:
-            return []
-        start = self._tab.Vector(off)
-        return [
-            FbTable(self._tab.Bytes, self._tab.Indirect(start + 4 * i))
-            for i in range(self._tab.VectorLen(off))
-        ]
+            return 0, 0
+        start, length = self._tab.Vector(off), self._tab.VectorLen(off)
+        if start + width * length > len(self._tab.Bytes):
+            raise ValueError(f"flatbuffer vector of {length} entries runs past the buffer")
+        return start, length
+
+    def tables(self, slot: int) -> list[FbTable]:
+        """A vector of tables."""
+        start, length = self._vector(slot, 4)
+        return [FbTable(self._tab.Bytes, self._tab.Indirect(start + 4 * i)) for i in range(length)]
 
     def union(self, slot: int) -> FbTable | None:
         """The table a union's value slot points at (its type is the slot before)."""
@@ -53,16 +61,10 @@ class FbTable:
 
     def numbers(self, slot: int, flags: type, width: int) -> list[float]:
         """A vector of scalars (floats or ints) of byte `width`."""
-        off = self._offset(slot)
-        if not off:
-            return []
-        start = self._tab.Vector(off)
-        return [self._tab.Get(flags, start + width * i) for i in range(self._tab.VectorLen(off))]
+        start, length = self._vector(slot, width)
+        return [self._tab.Get(flags, start + width * i) for i in range(length)]
 
     def bytes(self, slot: int) -> bytes:
         """A [ubyte] vector."""
-        off = self._offset(slot)
-        if not off:
-            return b""
-        start = self._tab.Vector(off)
-        return bytes(self._tab.Bytes[start : start + self._tab.VectorLen(off)])
+        start, length = self._vector(slot, 1)
+        return bytes(self._tab.Bytes[start : start + length])

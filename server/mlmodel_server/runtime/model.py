@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInput, ModelLoadError
+from .fbmodel import NOT_TFLITE, is_tflite
 from .interpreter import interpreter_class, new_interpreter
 from .metadata import ModelMetadata, parse_labels, read_metadata
 from .pool import InterpreterPool
 from .roles import model_kind
 from .tensors import TensorSpec, spec_from_detail
-
-TFLITE_IDENTIFIER = b"TFL3"
 
 
 @dataclass(frozen=True)
@@ -194,8 +193,8 @@ def _read_model_bytes(path: Path) -> bytes:
         content = path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
-    if content[4:8] != TFLITE_IDENTIFIER:
-        raise ModelLoadError(f"model file {path} is not a TFLite flatbuffer (no TFL3 identifier)")
+    if not is_tflite(content):
+        raise ModelLoadError(f"model file {path} {NOT_TFLITE}")
     return content
 
 

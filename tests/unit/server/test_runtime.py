@@ -6,12 +6,13 @@ import asyncio
 import sys
 import threading
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mlmodel_server.errors import InvalidInput
-from mlmodel_server.runtime import interpreter
+from mlmodel_server.runtime import fbmodel, interpreter
 from mlmodel_server.runtime.metadata import parse_labels, read_metadata
 from mlmodel_server.runtime.model import ModelConfig, TFLiteModel
 from tests.conftest import MODELS
@@ -146,3 +147,39 @@ def test_lone_requests_run_solo_and_concurrent_ones_on_the_pool(multi_io):
     threads.clear()
     assert all(asyncio.run(burst()))
     assert threads.count("tflite-solo_0") == 1 and len(set(threads)) > 1
+
+
+def _fixture_models(published: Path) -> list[Path]:
+    return [*sorted(MODELS.glob("*.tflite")), *sorted(published.glob("*.tflite"))]
+
+
+def test_flatbuffer_reading_agrees_with_the_server_on_classes(published_models: Path) -> None:
+    """The operator refuses a labels file by this reading, so it must never disagree with the
+    model the server loads: where it names K classes, LiteRT sees a classifier of K."""
+    named = {}
+    for path in _fixture_models(published_models):
+        model = TFLiteModel(ModelConfig(path, name=path.stem))
+        model.load()
+        try:
+            classes = fbmodel.classifier_classes(path.read_bytes())
+            if classes is not None:
+                assert (model.kind, model.outputs[0].shape[-1]) == ("classifier", classes), path.name
+            named[path.name] = classes
+        finally:
+            model.close()
+    labels = parse_labels((MODELS / "classifier_labels.txt").read_text())
+    assert named["classifier_uint8.tflite"] == len(labels)
+    assert named["detector_ssd.tflite"] is None and named["multi_io.tflite"] is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"this is a text file, not a model\n",
+        b"\x1c\x00\x00\x00TFL3 and then noise",
+        b"\xff\xff\xff\x7fTFL3" * 8,  # a root offset past the end
+    ],
+)
+def test_bytes_that_are_not_a_readable_model_have_no_classes(data: bytes) -> None:
+    assert fbmodel.classifier_classes(data) is None
+    assert fbmodel.is_tflite(data) == (data[4:8] == b"TFL3")

@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept a plain http:// --url (and http redirects); https only otherwise",
     )
     parser.add_argument("--dest", type=Path, required=True, help="directory to fill")
+    parser.add_argument(
+        "--model",
+        help="the file the server loads, relative to --dest: refused unless present and TFLite",
+    )
     parser.add_argument("--max-bytes", type=_positive, default=2 << 30)
     parser.add_argument("--timeout", type=float, default=60.0, help="per-request seconds")
     parser.add_argument("--summary-to", type=Path, help="write the JSON summary here")
@@ -76,12 +80,13 @@ def handler(args: argparse.Namespace) -> int:
             max_bytes=args.max_bytes,
             timeout=args.timeout,
             allow_insecure_http=args.allow_insecure_http,
+            model=args.model,
         )
     except FetchError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         _write(args.summary_to, json.dumps({"error": str(exc)[:3500]}))
         return 1
-    line = summary.encode(summary.build_summary(args.dest, done.sha256, done.size))
+    line = summary.encode(summary.build_summary(args.dest, done.sha256, done.size, args.model))
     _write(args.summary_to, line)
     print(line)
     return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from mlmodel_fetch import archive, urls
+from mlmodel_fetch import archive, contents, urls
 from mlmodel_fetch.errors import FetchError
 
 DEFAULT_MAX_BYTES = 2 << 30
@@ -78,23 +78,6 @@ def _copy(path: Path, part: Path, max_bytes: int) -> tuple[str, int]:
         raise FetchError(f"source {path} is a directory, expected a file") from exc
 
 
-def detect_kind(part: Path, name: str) -> str:
-    """Magic bytes first (URLs lie about extensions), then the file name."""
-    with part.open("rb") as f:
-        head = f.read(8)
-    if head[:2] == b"\x1f\x8b":
-        return "tar.gz"
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        return "zip"
-    if head[4:8] == b"TFL3":
-        return "tflite"
-    lowered = name.lower()
-    for kind, suffixes in (("tar.gz", (".tar.gz", ".tgz", ".tar")), ("zip", (".zip",))):
-        if lowered.endswith(suffixes):
-            return kind
-    return "tflite" if lowered.endswith(".tflite") else "file"
-
-
 def source_name(url: str | None, file: Path | None) -> str:
     """The file name a bare model keeps in the destination (`model.tflite` if unknown)."""
     if url is not None:
@@ -110,13 +93,32 @@ def verify(actual: str, expected: str | None, what: str) -> None:
         raise FetchError(f"sha256 mismatch for {what}: expected {expected.lower()}, got {actual}")
 
 
+def check_model(dest: Path, model: str) -> None:
+    """Refuse a package the server could not start on: its model file absent, or not TFLite."""
+    path = archive.safe_member_path(dest, model)
+    if not path.is_file():
+        present = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+        raise FetchError(contents.missing("model file", contents.member_path(model), present))
+    if not contents.is_tflite(_head(path)):
+        raise FetchError(contents.not_a_model(contents.member_path(model)))
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as f:
+        return f.read(8)
+
+
 def _place(part: Path, dest: Path, name: str, max_bytes: int) -> tuple[str, tuple[Path, ...]]:
-    kind = detect_kind(part, name)
+    head = _head(part)
+    kind = contents.kind_of(head, name)
     if kind == "tar.gz":
         files = archive.extract_tar(part, dest, max_bytes)
     elif kind == "zip":
         files = archive.extract_zip(part, dest, max_bytes)
     else:
+        problem = contents.bare_file_problem(name, head)
+        if problem:
+            raise FetchError(problem)
         target = archive.safe_member_path(dest, name)
         os.replace(part, target)
         return kind, (target,)
@@ -133,8 +135,13 @@ def fetch(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60.0,
     allow_insecure_http: bool = False,
+    model: str | None = None,
 ) -> Fetched:
-    """Fetch exactly one of `url`/`file` into `dest`, verified against `sha256`."""
+    """Fetch exactly one of `url`/`file` into `dest`, verified against `sha256`.
+
+    `model`: the file the server will load, relative to `dest`; the package is refused
+    unless it holds that file and the file is a TFLite model.
+    """
     if url is not None:
         urls.check_url(url, allow_insecure_http)  # before touching `dest`
     # Start from an empty destination: a restarted init container must not
@@ -151,6 +158,8 @@ def fetch(
             raise FetchError("one of --url or --file is required")
         verify(digest, sha256, url or str(file))
         kind, files = _place(part, dest, source_name(url, file), max_bytes)
+        if model is not None:
+            check_model(dest, model)
     except BaseException:
         archive.clear_dir(dest)
         raise

@@ -49,10 +49,11 @@ def tensor_summary(model: Path) -> dict[str, Any]:
         return {"summaryError": f"cannot load model: {exc}"[:300]}
 
 
-def build_summary(dest: Path, sha256: str, size: int) -> dict[str, Any]:
-    """Everything the operator shows in status for one fetched package."""
+def build_summary(dest: Path, sha256: str, size: int, model_path: str | None = None) -> dict[str, Any]:
+    """Everything the operator shows in status for one fetched package: the model the server
+    will load (`model_path`, relative to `dest`) when known, else the shallowest one."""
     summary: dict[str, Any] = {"sha256": sha256, "size": size}
-    model = find_model(dest)
+    model = dest / model_path if model_path else find_model(dest)
     if model is not None:
         summary["model"] = str(model.relative_to(dest))
         summary.update(tensor_summary(model))

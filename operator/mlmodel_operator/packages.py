@@ -19,8 +19,10 @@ MODELS_ROOT = "/models"
 SOURCES_ROOT = "/sources"
 LATEST = "latest"
 _PLACEHOLDER = re.compile(r"\$\{packages\.(?:ml_model\.)?([^}]*)\}")
-# A version whose bytes are known to be wrong (or absent) is never deployed.
-BLOCKING_REASONS = frozenset({"ChecksumMismatch", "SourceNotFound", "InsecureSource"})
+DEFAULT_CA_KEY = "ca.crt"
+# A version whose bytes are known to be wrong (or absent), or whose pods could not trust
+# its server, is never deployed.
+BLOCKING_REASONS = frozenset({"ChecksumMismatch", "SourceNotFound", "InsecureSource", "CABundleNotFound"})
 
 
 class UnknownPackageError(ValueError):
@@ -53,6 +55,14 @@ def source_type(source: dict[str, Any]) -> str:
         if key in source:
             return key
     return "unknown"
+
+
+def ca_config_map(source: dict[str, Any]) -> dict[str, str] | None:
+    """`source.caConfigMap` with its default key, or None when the system CA store is trusted."""
+    ref = source.get("caConfigMap") or {}
+    if not ref.get("name"):
+        return None
+    return {"name": str(ref["name"]), "key": str(ref.get("key") or DEFAULT_CA_KEY)}
 
 
 def safe_name(name: str) -> str:

@@ -8,20 +8,26 @@ verifies). PVC contents cannot be read from the operator. The result is one
 URLs follow the init container's policy (mlmodel_fetch.urls): https only, plain http
 only with `source.allowInsecureHttp`, on redirects too. A refused URL is
 `InsecureSource`, which blocks the version, so a pod never fails on it later.
+
+A URL source with `source.caConfigMap` is verified against that CA bundle only, as the init
+container is; a bundle the operator cannot read is `CABundleNotFound`, which blocks too.
+Its presence is checked on every pass, also when a URL result is reused.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from mlmodel_fetch.errors import FetchError
+from mlmodel_fetch.urls import certificate_failure, opener
 from mlmodel_fetch.urls import check_url as check_url_policy
-from mlmodel_fetch.urls import opener
+from mlmodel_operator import cabundle
 from mlmodel_operator.packages import fingerprint, source_type
 
 ConfigMapReader = Callable[[str], dict[str, Any] | None]
@@ -104,19 +110,24 @@ def url_refusal(version: dict[str, Any]) -> str | None:
     return None
 
 
-def _open(url: str, method: str, timeout: float, allow_http: bool) -> Any:
+def _open(url: str, method: str, timeout: float, allow_http: bool, context: ssl.SSLContext | None) -> Any:
     req = urllib.request.Request(url, method=method, headers={"User-Agent": "mlmodel-operator"})
-    return opener(allow_http).open(req, timeout=timeout)
+    return opener(allow_http, context).open(req, timeout=timeout)
 
 
-def check_url(version: dict[str, Any], max_bytes: int, timeout: float) -> dict[str, Any]:
-    """HEAD for reachability and size; GET and hash when small enough."""
+def check_url(
+    version: dict[str, Any], max_bytes: int, timeout: float, context: ssl.SSLContext | None = None
+) -> dict[str, Any]:
+    """HEAD for reachability and size; GET and hash when small enough.
+
+    `context` trusts the source's CA bundle (None: the system store).
+    """
     url, allow_http = version["source"]["url"], _allow_http(version)
     refused = url_refusal(version)
     if refused:
         return entry(version, "False", "InsecureSource", refused)
     try:
-        with _open(url, "HEAD", timeout, allow_http) as resp:
+        with _open(url, "HEAD", timeout, allow_http, context) as resp:
             size = int(resp.headers.get("Content-Length") or -1)
         if size > max_bytes:
             return entry(
@@ -126,14 +137,15 @@ def check_url(version: dict[str, Any], max_bytes: int, timeout: float) -> dict[s
                 f"{size} bytes; the init container verifies it",
                 size=size,
             )
-        with _open(url, "GET", timeout, allow_http) as resp:
+        with _open(url, "GET", timeout, allow_http, context) as resp:
             data = resp.read(max_bytes + 1)
     except FetchError as exc:  # a redirect the URL policy refuses
         return entry(version, "False", "InsecureSource", str(exc)[:300])
     except urllib.error.HTTPError as exc:
         return entry(version, "False", "Unreachable", f"HTTP {exc.code} {exc.reason}")
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        return entry(version, "Unknown", "Unreachable", str(getattr(exc, "reason", exc))[:300])
+        untrusted = certificate_failure(exc, cabundle.trusted(version["source"]))
+        return entry(version, "Unknown", "Unreachable", (untrusted or str(getattr(exc, "reason", exc)))[:300])
     if len(data) > max_bytes:
         return entry(version, "Unknown", "TooLargeToVerify", "the init container verifies it")
     return check_bytes(version, data)
@@ -146,15 +158,23 @@ def check_version(
     verify_urls: bool,
     max_bytes: int,
     timeout: float,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The status entry of one version; `previous` is its last one, kept when `reusable`."""
     kind = source_type(version.get("source", {}))
     if kind == "configMap":
         return check_configmap(version, read_configmap)
     refused = url_refusal(version)
     if refused:  # even with URL verification off: the init container would refuse it
         return entry(version, "False", "InsecureSource", refused)
+    try:  # even with URL verification off: the pods could not use it
+        context = cabundle.tls_context(version.get("source", {}), read_configmap)
+    except cabundle.CABundleError as exc:
+        return entry(version, "False", "CABundleNotFound", str(exc))
+    if previous is not None and reusable(previous, version):
+        return dict(previous)
     if kind == "url" and verify_urls:
-        return check_url(version, max_bytes, timeout)
+        return check_url(version, max_bytes, timeout, context)
     why = "URL verification is disabled" if kind == "url" else "PVC contents are not readable"
     return entry(
         version, "Unknown", "NotVerifiable", f"{why}; the init container verifies it", version.get("sha256")

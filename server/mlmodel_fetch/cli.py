@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="accept a plain http:// --url (and http redirects); https only otherwise",
     )
+    parser.add_argument(
+        "--ca-file",
+        type=Path,
+        help="PEM CA bundle to verify the --url server against, instead of the system store",
+    )
     parser.add_argument("--dest", type=Path, required=True, help="directory to fill")
     parser.add_argument(
         "--model",
@@ -80,6 +85,7 @@ def handler(args: argparse.Namespace) -> int:
             max_bytes=args.max_bytes,
             timeout=args.timeout,
             allow_insecure_http=args.allow_insecure_http,
+            ca_file=args.ca_file,
             model=args.model,
         )
     except FetchError as exc:

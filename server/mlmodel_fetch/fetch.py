@@ -48,10 +48,10 @@ def _stream(src: IO[bytes], out: IO[bytes], max_bytes: int, what: str) -> tuple[
 
 
 def _download(
-    url: str, part: Path, max_bytes: int, timeout: float, allow_insecure_http: bool = False
+    url: str, part: Path, max_bytes: int, timeout: float, http: urllib.request.OpenerDirector, cas: str
 ) -> tuple[str, int]:
-    """GET `url` with a few retries on transient errors (never on 4xx); redirects obey the URL policy."""
-    http = urls.opener(allow_insecure_http)
+    """GET `url` with a few retries on transient errors (never on 4xx, nor on a certificate the
+    trusted CAs, named by `cas`, reject); `http` keeps redirects to the URL policy."""
     for attempt in range(3):
         try:
             req = urllib.request.Request(url, headers={"User-Agent": "mlmodel-fetch"})
@@ -61,6 +61,9 @@ def _download(
             if exc.code < 500 or attempt == 2:
                 raise FetchError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            untrusted = urls.certificate_failure(exc, cas)
+            if untrusted:
+                raise FetchError(f"GET {url}: {untrusted}") from exc
             if attempt == 2:
                 reason = getattr(exc, "reason", exc)
                 raise FetchError(f"GET {url}: {reason}") from exc
@@ -135,15 +138,18 @@ def fetch(
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60.0,
     allow_insecure_http: bool = False,
+    ca_file: Path | None = None,
     model: str | None = None,
 ) -> Fetched:
     """Fetch exactly one of `url`/`file` into `dest`, verified against `sha256`.
 
+    With `ca_file`, the server must present a certificate of that PEM bundle, and only of it.
     `model`: the file the server will load, relative to `dest`; the package is refused
     unless it holds that file and the file is a TFLite model.
     """
     if url is not None:
         urls.check_url(url, allow_insecure_http)  # before touching `dest`
+    context = urls.load_ca_file(ca_file) if ca_file else None  # likewise
     # Start from an empty destination: a restarted init container must not
     # leave files of a previous attempt next to the new ones.
     dest.mkdir(parents=True, exist_ok=True)
@@ -151,7 +157,9 @@ def fetch(
     part = dest / _PART
     try:
         if url is not None:
-            digest, size = _download(url, part, max_bytes, timeout, allow_insecure_http)
+            http = urls.opener(allow_insecure_http, context)
+            cas = f"CA bundle {ca_file}" if ca_file else urls.SYSTEM_CAS
+            digest, size = _download(url, part, max_bytes, timeout, http, cas)
         elif file is not None:
             digest, size = _copy(file, part, max_bytes)
         else:

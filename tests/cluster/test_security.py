@@ -1,11 +1,13 @@
 """Security options on the real control plane: the bearer-token Secret in the pods (admitted
 under the namespace's `restricted` Pod Security Standard, and serving only with the token
 when run as local processes), the NetworkPolicy child following `spec.networkPolicy`, the
-http opt-in of ModelPackage URLs, and the CEL rules that name those fields."""
+http opt-in of ModelPackage URLs, a URL on a server with a private CA (`source.caConfigMap`),
+and the CEL rules that name those fields."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from test_operator_crds import dry_run, mlms, mp
 from test_pod_contract import fruit_objects, package_tarball, read_configmap
 from tests.conftest import IMAGES, PACKAGES
 from tests.support.podrunner import run_pod
+from tests.support.tls import Authority, https_server
 
 from localcluster import LocalCluster
 from mlmodel_operator.builders.network import policy_path
@@ -24,6 +27,7 @@ from mlmodel_operator.builders.network import policy_path
 pytestmark = pytest.mark.cluster
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 TOKEN = "s3cret-token"
+URL = "https://artifacts.corp.example/m.tflite"
 
 
 @pytest.fixture
@@ -166,6 +170,43 @@ def test_opted_in_http_url_reaches_the_init_container_flag(objs: Objects) -> Non
     assert entry["reason"] == "Unreachable"  # tried (nothing listens), not refused
 
 
+# --- a private CA (source.caConfigMap) ------------------------------------------------------
+
+
+def package_reason(objs: Objects) -> str | None:
+    versions = objs.status("ModelPackage", "fruit").get("versions") or [{}]
+    return versions[0].get("reason")
+
+
+def test_a_private_ca_url_is_verified_and_fetched_with_the_configmap_bundle(
+    objs: Objects, tmp_path: Path
+) -> None:
+    corp, data = Authority("corp artifact CA"), package_tarball(PACKAGES / "fruit_classifier")
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "fruit.tar.gz").write_bytes(data)
+    with https_server(www, corp.server_context()) as base:
+        source = {"url": f"{base}/fruit.tar.gz", "caConfigMap": {"name": "corp-ca"}}
+        version = {"version": "1", "sha256": hashlib.sha256(data).hexdigest(), "source": source}
+        package, service = fruit_objects(data)[1:3]
+        objs.create({**package, "spec": {"versions": [version]}})
+        objs.create(service)
+        objs.wait(lambda: package_reason(objs) == "CABundleNotFound", "the missing bundle blocks the version")
+        assert objs.get("Deployment", "fruit-mlmodel", api="apps/v1") is None
+        ca = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "corp-ca"}}
+        objs.create({**ca, "data": {"ca.crt": corp.pem}})
+        objs.wait_phase("MLModelService", "fruit", "Running")
+        assert package_reason(objs) == "Verified"  # the operator trusted the bundle too
+        pod = deployment_pod(objs, "fruit-mlmodel")
+        [init] = pod["initContainers"]
+        assert init["args"][init["args"].index("--ca-file") + 1] == "/etc/mlmodel-ca/corp-ca/ca.crt"
+        run = run_pod(pod, tmp_path / "pod", read_configmap(objs))  # fetches over https
+    try:
+        assert httpx.get(f"{run.url}/v2/models/fruit", timeout=10).status_code == 200
+    finally:
+        run.stop()
+
+
 # --- CEL -----------------------------------------------------------------------------------
 
 
@@ -181,6 +222,33 @@ CASES = {
     "opt-in-needs-url": (
         mp({"version": "1", "source": {"configMap": {"name": "c", "key": "k"}, "allowInsecureHttp": True}}),
         ("spec.versions[0].source.allowInsecureHttp", "applies to url sources only"),
+    ),
+    "ca-needs-url": (
+        mp(
+            {
+                "version": "1",
+                "source": {"configMap": {"name": "c", "key": "k"}, "caConfigMap": {"name": "ca"}},
+            }
+        ),
+        ("spec.versions[0].source.caConfigMap", "caConfigMap applies to https:// url sources only"),
+    ),
+    "ca-needs-https": (
+        mp(
+            {
+                "version": "1",
+                "sha256": SHA,
+                "source": {
+                    "url": "http://x/m.tflite",
+                    "allowInsecureHttp": True,
+                    "caConfigMap": {"name": "ca"},
+                },
+            }
+        ),
+        ("spec.versions[0].source.caConfigMap", "caConfigMap applies to https:// url sources only"),
+    ),
+    "ca-name": (
+        mp({"version": "1", "sha256": SHA, "source": {"url": URL, "caConfigMap": {"name": "Corp_CA"}}}),
+        "spec.versions[0].source.caConfigMap.name",
     ),
     "auth-needs-secret": (mlms(auth={"key": "token"}), "spec.auth.secretName: Required value"),
     "auth-key": (mlms(auth={"secretName": "s", "key": "../x y"}), "spec.auth.key"),
@@ -213,6 +281,7 @@ def test_bad_security_specs_are_refused_naming_the_field(
         mp(
             {"version": "1", "sha256": SHA, "source": {"url": "http://x/m.tflite", "allowInsecureHttp": True}}
         ),
+        mp({"version": "1", "sha256": SHA, "source": {"url": URL, "caConfigMap": {"name": "corp-ca"}}}),
         mlms(auth={"secretName": "fruit-token"}),
         mlms(networkPolicy={"enabled": True}),
         mlms(
@@ -222,7 +291,7 @@ def test_bad_security_specs_are_refused_naming_the_field(
             )
         ),
     ],
-    ids=["http-opt-in", "auth", "policy-default", "policy-peers"],
+    ids=["http-opt-in", "private-ca", "auth", "policy-default", "policy-peers"],
 )
 def test_good_security_specs_are_accepted(mlmodel_crds: LocalCluster, namespace: str, obj: dict) -> None:
     assert dry_run(mlmodel_crds, namespace, obj) == ""

@@ -11,6 +11,7 @@ from mlmodel_operator.builders import common, security
 from mlmodel_operator.packages import (
     SOURCES_ROOT,
     ResolvedPackage,
+    ca_config_map,
     package_dir,
     safe_name,
     substitute,
@@ -24,6 +25,9 @@ AUTH_DIR = "/etc/mlmodel-auth"
 AUTH_FILE = "token"
 AUTH_VOLUME = "auth-token"
 DEFAULT_AUTH_KEY = "token"
+# A URL's CA bundle lands at CA_ROOT/<ConfigMap>/<key>: fetch's TLS errors name that path,
+# and so the ConfigMap and key.
+CA_ROOT = "/etc/mlmodel-ca"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,15 @@ def _source_volume(pkg: ResolvedPackage) -> dict[str, Any] | None:
     return None
 
 
+def _ca_volume(pkg: ResolvedPackage) -> dict[str, Any] | None:
+    """A URL's private CA (`source.caConfigMap`): that one key, for its init container only."""
+    ca = ca_config_map(pkg.source)
+    if ca is None:
+        return None
+    items = [{"key": ca["key"], "path": ca["key"]}]
+    return {"name": f"ca-{safe_name(pkg.name)}", "configMap": {"name": ca["name"], "items": items}}
+
+
 def _fetch_source_args(pkg: ResolvedPackage) -> list[str]:
     src_dir = f"{SOURCES_ROOT}/{pkg.name}"
     if "configMap" in pkg.source:
@@ -65,10 +78,14 @@ def _fetch_source_args(pkg: ResolvedPackage) -> list[str]:
     if "persistentVolumeClaim" in pkg.source:
         path = pkg.source["persistentVolumeClaim"]["path"].lstrip("/")
         return ["--file", f"{src_dir}/{path}"]
+    args = ["--url", pkg.source["url"]]
     if pkg.source.get("allowInsecureHttp"):
         # The ModelPackage opted in explicitly (CRD: `source.allowInsecureHttp`).
-        return ["--url", pkg.source["url"], "--allow-insecure-http"]
-    return ["--url", pkg.source["url"]]
+        args.append("--allow-insecure-http")
+    ca = ca_config_map(pkg.source)
+    if ca is not None:
+        args += ["--ca-file", f"{CA_ROOT}/{ca['name']}/{ca['key']}"]
+    return args
 
 
 def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, Any]:
@@ -94,6 +111,11 @@ def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, An
                 "mountPath": f"{SOURCES_ROOT}/{pkg.name}",
                 "readOnly": True,
             }
+        )
+    ca = ca_config_map(pkg.source)
+    if ca is not None:
+        mounts.append(
+            {"name": f"ca-{safe_name(pkg.name)}", "mountPath": f"{CA_ROOT}/{ca['name']}", "readOnly": True}
         )
     return {
         "name": f"fetch-{safe_name(pkg.name)}",
@@ -203,6 +225,9 @@ def volumes(inputs: ServingInputs) -> list[dict[str, Any]]:
         source = _source_volume(pkg)
         if source is not None:
             vols.append(source)
+        ca = _ca_volume(pkg)
+        if ca is not None:
+            vols.append(ca)
     if inputs.vision_config is not None:
         cm = common.child_name(inputs.owner["metadata"]["name"], inputs.component)
         vols.append({"name": "vision-config", "configMap": {"name": cm}})

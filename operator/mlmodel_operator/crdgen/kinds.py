@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlmodel_operator.crdgen.schema import (
+    DNS_SUBDOMAIN,
     NAME_RULE,
     Schema,
     conditions,
@@ -18,6 +19,28 @@ from mlmodel_operator.crdgen.schema import (
 _VERSION = string(128, minLength=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+:-]*$")
 _URL_RULE = "self.matches('^https?://[^/?#]+/[^?#]*[.](tflite|tar[.]gz|tgz|zip)([?#].*)?$')"
 _PLACEHOLDERS = "[$][{]packages[.][^}]*[}]"
+
+
+def _ca_config_map() -> Schema:
+    """`source.caConfigMap`: the PEM bundle of a private CA, for an https url."""
+    return obj(
+        {
+            "name": string(
+                253, minLength=1, pattern=DNS_SUBDOMAIN, description="A ConfigMap in this namespace."
+            ),
+            "key": string(
+                253,
+                minLength=1,
+                pattern=r"^[-._a-zA-Z0-9]+$",
+                default="ca.crt",
+                description="The key holding the PEM bundle.",
+            ),
+        },
+        required=["name"],
+        description="Verify the https url's server against this CA bundle only, instead of the system "
+        "store (like curl --cacert): for a server with a private CA. Mounted read-only into the init "
+        "container; the operator reads it to verify the URL.",
+    )
 
 
 def _source() -> Schema:
@@ -54,7 +77,13 @@ def _source() -> Schema:
         "protects the bytes). Off by default: http URLs are refused.",
     }
     return obj(
-        {"url": url, "allowInsecureHttp": insecure, "configMap": config_map, "persistentVolumeClaim": pvc},
+        {
+            "url": url,
+            "allowInsecureHttp": insecure,
+            "caConfigMap": _ca_config_map(),
+            "configMap": config_map,
+            "persistentVolumeClaim": pvc,
+        },
         None,
         description="Exactly one of url, configMap, persistentVolumeClaim.",
         **{
@@ -74,6 +103,11 @@ def _source() -> Schema:
                     "rule": "!has(self.allowInsecureHttp) || has(self.url)",
                     "message": "allowInsecureHttp applies to url sources only",
                     "fieldPath": ".allowInsecureHttp",
+                },
+                {
+                    "rule": "!has(self.caConfigMap) || (has(self.url) && self.url.startsWith('https://'))",
+                    "message": "caConfigMap applies to https:// url sources only",
+                    "fieldPath": ".caConfigMap",
                 },
             ]
         },

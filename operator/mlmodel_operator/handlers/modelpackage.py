@@ -20,22 +20,17 @@ def _check_all(rt: Runtime, package: dict[str, Any]) -> list[dict[str, Any]]:
     def read_configmap(name: str) -> dict[str, Any] | None:
         return rt.kube.get(object_path("v1", "ConfigMap", namespace, name))
 
-    entries = []
-    for version in (package.get("spec") or {}).get("versions") or []:
-        old = previous.get(version["version"])
-        if verify.reusable(old, version):
-            entries.append(dict(old or {}))
-            continue
-        entries.append(
-            verify.check_version(
-                version,
-                read_configmap,
-                verify_urls=rt.config.verify_urls,
-                max_bytes=rt.config.verify_max_bytes,
-                timeout=rt.config.verify_timeout,
-            )
+    return [
+        verify.check_version(
+            version,
+            read_configmap,
+            verify_urls=rt.config.verify_urls,
+            max_bytes=rt.config.verify_max_bytes,
+            timeout=rt.config.verify_timeout,
+            previous=previous.get(version["version"]),
         )
-    return entries
+        for version in (package.get("spec") or {}).get("versions") or []
+    ]
 
 
 def reconcile_package(rt: Runtime, namespace: str, name: str) -> bool:

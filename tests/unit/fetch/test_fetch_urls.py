@@ -7,21 +7,15 @@ https downloads work and that an https → http downgrade is refused.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import http.server
-import ipaddress
-import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.support.tls import Authority
 
 from mlmodel_fetch import urls
 from mlmodel_fetch.cli import main
@@ -30,35 +24,6 @@ from mlmodel_fetch.fetch import source_name
 
 MODEL = b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64
 SHA = hashlib.sha256(MODEL).hexdigest()
-
-
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA: (cert.pem, key.pem)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mlmodel-fetch test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass
@@ -94,13 +59,11 @@ def servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers
     root.mkdir()
     (root / "m.tflite").write_bytes(MODEL)
     redirects: dict[str, str] = {}
-    cert, key = _self_signed(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    ca = Authority("mlmodel-fetch test CA")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca.write(tmp_path / "ca.pem")))
     plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(root, redirects))
     tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(root, redirects))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    tls.socket = context.wrap_socket(tls.socket, server_side=True)
+    tls.socket = ca.server_context().wrap_socket(tls.socket, server_side=True)
     for server in (plain, tls):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     found = Servers(

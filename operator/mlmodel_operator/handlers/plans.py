@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlmodel_operator import API_VERSION
+from mlmodel_operator import API_VERSION, preflight
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.packages import Resolution, resolve
 from mlmodel_operator.status.conditions import FALSE, TRUE, Cond
@@ -56,8 +56,11 @@ def _fallback(rt: Runtime, owner: dict[str, Any], resolution: Resolution) -> Res
 
 
 def plan_mlmodel(rt: Runtime, owner: dict[str, Any]) -> Plan:
-    refs = list((owner.get("spec") or {}).get("packages") or [])
+    """The versions the spec asks for, refused if their files cannot serve its attributes."""
+    spec = owner.get("spec") or {}
+    refs = list(spec.get("packages") or [])
     resolution = resolve(refs, _packages(rt, owner["metadata"]["namespace"], refs))
+    resolution = preflight.check(resolution, spec.get("attributes") or {})
     return Plan(resolution, _fallback(rt, owner, resolution), owner)
 
 

@@ -18,6 +18,7 @@ from mlmodel_operator.handlers.writer import status_changed
 from mlmodel_operator.status.events import transition_events
 
 ROOT = Path(__file__).resolve().parents[3]
+MODEL = b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64
 
 
 def test_config_defaults_and_env() -> None:
@@ -78,13 +79,13 @@ def test_configmap_bytes_are_verified() -> None:
     data = b"model-bytes"
     good = hashlib.sha256(data).hexdigest()
     cm = {"binaryData": {"k": base64.b64encode(data).decode()}}
-    ok = verify.check_configmap(version(good), lambda name: cm)
+    ok = verify.check_configmap(version(good), lambda name: cm, 1 << 20)
     assert (ok["verified"], ok["sha256"], ok["size"]) == ("True", good, len(data))
-    bad = verify.check_configmap(version("0" * 64), lambda name: cm)
+    bad = verify.check_configmap(version("0" * 64), lambda name: cm, 1 << 20)
     assert (bad["verified"], bad["reason"]) == ("False", "ChecksumMismatch")
     assert "expected " + "0" * 64 in bad["message"]
-    assert verify.check_configmap(version(), lambda name: None)["reason"] == "SourceNotFound"
-    assert verify.check_configmap(version(), lambda name: {"data": {}})["reason"] == "SourceNotFound"
+    assert verify.check_configmap(version(), lambda name: None, 1)["reason"] == "SourceNotFound"
+    assert verify.check_configmap(version(), lambda name: {"data": {}}, 1)["reason"] == "SourceNotFound"
 
 
 def test_unreachable_url_is_not_blocking() -> None:
@@ -94,15 +95,19 @@ def test_unreachable_url_is_not_blocking() -> None:
     assert entry["verified"] == "Unknown" and entry["reason"] == "Unreachable"
 
 
-def test_pvc_is_not_verifiable() -> None:
+@pytest.mark.parametrize(
+    "source, verify_urls",
+    [
+        ({"persistentVolumeClaim": {"claimName": "c", "path": "p"}}, True),
+        ({"url": "https://models.invalid/m.tflite"}, False),
+    ],
+)
+def test_bytes_the_operator_does_not_read_are_unverified(source: dict, verify_urls: bool) -> None:
     entry = verify.check_version(
-        version(persistentVolumeClaim={"claimName": "c", "path": "p"}),
-        lambda n: None,
-        verify_urls=True,
-        max_bytes=1,
-        timeout=1,
+        version("a" * 64, **source), lambda n: None, verify_urls=verify_urls, max_bytes=1, timeout=1
     )
-    assert entry["reason"] == "NotVerifiable"
+    assert (entry["verified"], entry["reason"]) == ("Unknown", "Unverified")
+    assert "init container" in entry["message"] and "files" not in entry
 
 
 def test_events_on_transitions_only() -> None:
@@ -163,14 +168,14 @@ def www(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_url_is_downloaded_and_verified(www) -> None:  # type: ignore[no-untyped-def]
     root, base = www
-    (root / "m.tflite").write_bytes(b"model")
-    good = hashlib.sha256(b"model").hexdigest()
+    (root / "m.tflite").write_bytes(MODEL)
+    good = hashlib.sha256(MODEL).hexdigest()
 
     def loopback(sha: str, path: str) -> dict:  # the test server is plain http: opt in
         return version(sha, url=f"{base}/{path}", allowInsecureHttp=True)
 
     ok = verify.check_url(loopback(good, "m.tflite"), 100, 2.0)
-    assert (ok["verified"], ok["size"]) == ("True", 5)
+    assert (ok["verified"], ok["size"]) == ("True", len(MODEL))
     bad = verify.check_url(loopback("0" * 64, "m.tflite"), 100, 2.0)
     assert bad["reason"] == "ChecksumMismatch"
     big = verify.check_url(loopback(good, "m.tflite"), 3, 2.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from . import procs
 from .common import NODE_IP, NODE_LINK, NODE_LINK_PEER, ClusterError
-from .nodeconfig import CGROUP_ROOT, CNI_BIN_DIR, CNI_BRIDGE, NodeLayout, crictl_argv
+from .nodeconfig import CGROUP_ROOT, CNI_BIN_DIR, CNI_BRIDGE, CNI_NETWORK, NodeLayout, crictl_argv
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
@@ -26,6 +27,12 @@ NETNS_DIR = Path("/run/netns")
 # so a pod reaching a Service that lands on a pod of the same bridge is DNATed.
 SYSCTLS = {"net/ipv4/ip_forward": "1", "net/bridge/bridge-nf-call-iptables": "1"}
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
+# Host paths containerd, its shims and libcni create whatever their configuration says; the
+# ones that did not exist before `up` are removed again (deepest first) once empty.
+HOST_DIRS = tuple(Path(p) for p in (
+    "/run/containerd/s", "/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd",
+    "/var/lib/cni/results", "/var/lib/cni", "/run/netns"))  # fmt: skip
+CNI_CACHE = Path("/var/lib/cni/results")
 NEEDED_TOOLS = {"containerd": "containerd", "runc": "runc", "ctr": "containerd",
                 "iptables": "iptables", "ip": "iproute2"}  # fmt: skip
 NEEDED_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
@@ -89,7 +96,8 @@ def _check_links() -> None:
 
 def setup(layout: NodeLayout) -> None:
     """The node's address, sysctls and cgroup root; what it replaced is saved for teardown."""
-    state = {"sysctls": {k: _read_sysctl(k) for k in SYSCTLS}, "netns": sorted(_netns())}
+    state = {"sysctls": {k: _read_sysctl(k) for k in SYSCTLS}, "netns": sorted(_netns()),
+             "dirs": [str(d) for d in HOST_DIRS if d.exists()]}  # fmt: skip
     (layout.root / "host-state.json").write_text(json.dumps(state, indent=2) + "\n")
     run("ip", "link", "add", NODE_LINK, "type", "veth", "peer", "name", NODE_LINK_PEER)
     run("ip", "addr", "add", f"{NODE_IP}/32", "dev", NODE_LINK)
@@ -150,6 +158,7 @@ def teardown(layout: NodeLayout, bin_dir: Path, containerd_pids: list[int], mark
     _purge_chains()
     _remove_cgroups()
     _restore_sysctls(layout)
+    _remove_host_files(layout)
     for sub in (layout.containerd_dir, layout.kubelet_dir):
         shutil.rmtree(sub, ignore_errors=True)
 
@@ -214,10 +223,7 @@ def _netns() -> set[str]:
 
 def _our_netns(layout: NodeLayout) -> set[str]:
     """CNI namespaces that appeared after `up` (containerd names them cni-<uuid>)."""
-    try:
-        before = set(json.loads((layout.root / "host-state.json").read_text())["netns"])
-    except (OSError, ValueError, KeyError):
-        before = set()
+    before = set(_saved(layout, "netns"))
     return {n for n in _netns() - before if n.startswith("cni-")}
 
 
@@ -267,7 +273,7 @@ def _unhook(tool: str, table: str) -> None:
     """Delete rules of the built-in chains that jump to one of our chains."""
     out = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
     for line in out.splitlines():
-        words = line.split()
+        words = shlex.split(line)  # comments are quoted and hold spaces
         if words[:1] == ["-A"] and "-j" in words:
             target = words[words.index("-j") + 1]
             if target.startswith(CHAIN_PREFIXES) and not words[1].startswith(CHAIN_PREFIXES):
@@ -286,10 +292,35 @@ def _restore_sysctls(layout: NodeLayout) -> None:
         saved = json.loads((layout.root / "host-state.json").read_text())["sysctls"]
     except (OSError, ValueError, KeyError):
         return
-    for key, value in saved.items():
+    for key, value in dict(saved).items():
         if value is not None:
             with contextlib.suppress(OSError):
                 _write_sysctl(key, value)
+
+
+def _saved(layout: NodeLayout, key: str) -> list[str]:
+    try:
+        return list(json.loads((layout.root / "host-state.json").read_text())[key])
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def _cni_cache() -> list[Path]:
+    """libcni's cached results of our network (it names them <network>-<container>-<ifname>)."""
+    return sorted(CNI_CACHE.glob(f"{CNI_NETWORK}-*")) if CNI_CACHE.is_dir() else []
+
+
+def _new_dirs(layout: NodeLayout) -> list[Path]:
+    before = set(_saved(layout, "dirs"))
+    return [d for d in HOST_DIRS if d.exists() and str(d) not in before]
+
+
+def _remove_host_files(layout: NodeLayout) -> None:
+    for path in _cni_cache():
+        path.unlink(missing_ok=True)
+    for directory in _new_dirs(layout):
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 # --- proof -----------------------------------------------------------------------------------
@@ -306,4 +337,6 @@ def leftovers(layout: NodeLayout, marker: str) -> list[str]:
         if shutil.which(tool):
             found += [f"{tool} -t {t} chain {c}" for t, cs in _chains(tool).items() for c in cs]
     found += [f"cgroup {d}" for h in _hierarchies() for d in _cgroup_dirs(h)]
+    found += [f"CNI cache {p}" for p in _cni_cache()]
+    found += [f"directory {d}" for d in _new_dirs(layout)]
     return found

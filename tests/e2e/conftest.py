@@ -84,6 +84,9 @@ def operator_pod(
     real_cluster: LocalCluster, kube: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorPod]:
     """`helm install` of the chart with the local image, in a namespace enforcing `restricted`."""
+    core = client.CoreV1Api(kube)
+    names = lambda: [n.metadata.name for n in core.list_namespace().items]  # noqa: E731
+    wait_until(lambda: "mlmodel-system" not in names(), what="an earlier mlmodel-system gone", timeout=120)
     with (
         restricted_namespace(kube, "mlmodel-system", RESTRICTED_LABELS, 60),
         install_operator(real_cluster, kube, tmp_path_factory.mktemp("helm")) as pod,

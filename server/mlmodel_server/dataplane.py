@@ -21,6 +21,8 @@ EXTENSIONS = ("binary_tensor_data", "model_metadata", "vision", "mlflow_scoring"
 class DataPlane:
     models: dict[str, TFLiteModel] = field(default_factory=dict)
     vision: dict[str, VisionService] = field(default_factory=dict)
+    # Set on SIGTERM (server.DrainingServer): readiness fails while requests are still served.
+    draining: bool = False
 
     def add_model(self, model: TFLiteModel) -> None:
         self.models[model.name] = model
@@ -30,7 +32,12 @@ class DataPlane:
 
     @property
     def ready(self) -> bool:
-        return bool(self.models) and all(m.ready for m in self.models.values())
+        return bool(self.models) and all(self.model_ready(m) for m in self.models.values())
+
+    def model_ready(self, model: TFLiteModel) -> bool:
+        """What the ready endpoints report: loaded, and not about to stop. Inference only
+        needs `model.ready`, so a draining server still answers the requests it gets."""
+        return model.ready and not self.draining
 
     def server_metadata(self) -> dict[str, object]:
         return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}

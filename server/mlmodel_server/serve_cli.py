@@ -70,6 +70,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("MLMODEL_AUTH_TOKEN_FILE"),
         help="require 'Authorization: Bearer <token>' on inference endpoints (token: first line of the file)",
     )
+    parser.add_argument(
+        "--drain-seconds",
+        type=non_negative_int,
+        default=0,
+        help="after SIGTERM, report not ready but keep serving this long before closing the port (default 0)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=non_negative_int,
+        default=10,
+        help="then wait this long for requests in flight to finish (default 10)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.set_defaults(func=run)
 

@@ -51,7 +51,7 @@ def router(dataplane: DataPlane) -> APIRouter:
         """Every served model and vision service, for the test page and for humans."""
         return {
             "models": [
-                {"name": m.name, "version": m.version, "type": m.kind, "ready": m.ready}
+                {"name": m.name, "version": m.version, "type": m.kind, "ready": dataplane.model_ready(m)}
                 for m in dataplane.models.values()
             ],
             "vision": [

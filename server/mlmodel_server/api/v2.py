@@ -90,7 +90,8 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
 
     @api.get("/v2/health/ready")
     async def ready() -> JSON:
-        return JSON({"ready": dataplane.ready}, status_code=200 if dataplane.ready else 503)
+        ready = dataplane.ready
+        return JSON({"ready": ready}, status_code=200 if ready else 503)
 
     @api.get("/v2")
     async def server_metadata() -> dict[str, object]:
@@ -117,7 +118,8 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
     @api.get("/v2/models/{name}/versions/{version}/ready")
     async def model_ready(name: str, version: str | None = None) -> JSON:
         model = dataplane.model(name, version, need_ready=False)
-        return JSON({"name": model.name, "ready": model.ready}, status_code=200 if model.ready else 503)
+        ready = dataplane.model_ready(model)
+        return JSON({"name": model.name, "ready": ready}, status_code=200 if ready else 503)
 
     # Served by api/fastpath.py when it is on (the default); this route stays the reference,
     # the OpenAPI description and the path taken when the fast path is off.

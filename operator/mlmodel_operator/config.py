@@ -14,6 +14,9 @@ from dataclasses import dataclass, replace
 DEFAULT_IMAGE = "mlmodel-operator:0.1.0"  # the chart and install.yaml set their image explicitly
 # kopf peering: one configured priority step is worth this many tie-breaker values.
 PRIORITY_SPREAD = 1 << 16
+# Seconds of an inference pod's grace period left to `mlmodel serve` to exit after it gave up
+# waiting for requests in flight (cancelling them, closing the interpreters).
+EXIT_MARGIN = 5
 
 
 class ConfigError(ValueError):
@@ -55,6 +58,39 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Termination:
+    """How an inference pod stops without dropping requests (docs/operator.md#pods).
+
+    Kubernetes takes a terminating pod out of its Service's endpoints at once, but every
+    node's kube-proxy follows a moment later, and until then new connections still arrive.
+    So the kubelet first sleeps `prestop_seconds` (the native preStop sleep, no shell
+    needed), then sends SIGTERM; the server closes its port and finishes the requests in
+    flight. The grace period counts from the start of preStop, and the kubelet SIGKILLs at
+    its end, so the server's shutdown timeout is what is left of it.
+    """
+
+    prestop_seconds: int = 5
+    grace_seconds: int = 30  # the pod's terminationGracePeriodSeconds
+
+    @property
+    def shutdown_timeout(self) -> int:
+        """`mlmodel serve --shutdown-timeout`: the grace left after preStop and the exit margin."""
+        return self.grace_seconds - self.prestop_seconds - EXIT_MARGIN
+
+
+def _termination(env: Mapping[str, str], prefix: str) -> Termination:
+    prestop = _int(env, prefix + "PRESTOP_SECONDS", Termination.prestop_seconds, minimum=1)
+    least = prestop + EXIT_MARGIN + 1
+    grace = _int(env, prefix + "TERMINATION_GRACE_SECONDS", Termination.grace_seconds)
+    if grace < least:
+        raise ConfigError(
+            f"{prefix}TERMINATION_GRACE_SECONDS={grace} must be >= {least} "
+            f"({prefix}PRESTOP_SECONDS, then at least 1 s for requests in flight and {EXIT_MARGIN} s to exit)"
+        )
+    return Termination(prestop, grace)
+
+
+@dataclass(frozen=True)
 class Config:
     """All operator settings. `from_env` is the only constructor production uses."""
 
@@ -73,6 +109,7 @@ class Config:
     verify_max_bytes: int = 64 << 20
     verify_timeout: float = 10.0
     fetch_max_bytes: int = 2 << 30
+    termination: Termination = Termination()  # inference pods' preStop and grace period
     clock_offset_seconds: float = 0.0
     clock_offset_file: str | None = None  # tests move time by rewriting this file
     log_level: str = "INFO"
@@ -98,6 +135,7 @@ class Config:
             verify_max_bytes=_int(e, p + "VERIFY_MAX_BYTES", 64 << 20),
             verify_timeout=_float(e, p + "VERIFY_TIMEOUT", 10.0),
             fetch_max_bytes=_int(e, p + "FETCH_MAX_BYTES", 2 << 30, minimum=1),
+            termination=_termination(e, p),
             clock_offset_seconds=_float(e, p + "CLOCK_OFFSET", 0.0),
             clock_offset_file=e.get(p + "CLOCK_OFFSET_FILE", "").strip() or None,
             log_level=(e.get(p + "LOG_LEVEL", "").strip() or "INFO").upper(),

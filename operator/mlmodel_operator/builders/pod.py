@@ -4,10 +4,11 @@ then `mlmodel serve` reading the fetched files (docs/architecture.md)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlmodel_operator.builders import common, security
+from mlmodel_operator.config import Termination
 from mlmodel_operator.packages import (
     SOURCES_ROOT,
     ResolvedPackage,
@@ -43,6 +44,7 @@ class ServingInputs:
     image_pull_policy: str = "IfNotPresent"
     fetch_max_bytes: int = 2 << 30
     vision_config: str | None = None  # JSON text of the vision attributes
+    termination: Termination = field(default_factory=Termination)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -143,6 +145,8 @@ def serve_args(inputs: ServingInputs) -> list[str]:
         "0.0.0.0",
         "--port",
         str(common.HTTP_PORT),
+        "--shutdown-timeout",
+        str(inputs.termination.shutdown_timeout),
     ]
     if inputs.vision_config is not None:
         args += [
@@ -207,6 +211,8 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
         "startupProbe": _probe("/v2/health/ready", 2, 150),
         "readinessProbe": _probe("/v2/health/ready", 5, 3),
         "livenessProbe": _probe("/v2/health/live", 10, 3),
+        # Before SIGTERM: every kube-proxy drops the pod from the Service meanwhile.
+        "lifecycle": {"preStop": {"sleep": {"seconds": inputs.termination.prestop_seconds}}},
         "volumeMounts": mounts,
         "securityContext": security.container_security_context(),
         # A load error is one stderr line before exit 1: it becomes the termination message,
@@ -265,6 +271,7 @@ def pod_template(inputs: ServingInputs) -> dict[str, Any]:
         "initContainers": [fetch_container(p, inputs) for p in inputs.packages],
         "containers": [server_container(inputs)],
         "volumes": volumes(inputs),
+        "terminationGracePeriodSeconds": inputs.termination.grace_seconds,
     }
     for knob in ("nodeSelector", "tolerations", "affinity"):
         if spec.get(knob):

@@ -40,6 +40,7 @@ def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> S
         image_pull_policy=rt.config.image_pull_policy,
         fetch_max_bytes=rt.config.fetch_max_bytes,
         vision_config=vision_config(owner) if component == "vision" else None,
+        termination=rt.config.termination,
     )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mlmodel_operator.builders.pod import ServingInputs
+from mlmodel_operator.config import Termination
 from mlmodel_operator.packages import ResolvedPackage
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
+DEFAULT_TERMINATION = Termination()
 
 
 def owner(kind: str = "MLModelService", name: str = "fruit", **spec: Any) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def inputs(
     packages: tuple[ResolvedPackage, ...] = (),
     component: str = "mlmodel",
     vision_config: str | None = None,
+    termination: Termination = DEFAULT_TERMINATION,
 ) -> ServingInputs:
     own = own or owner()
     return ServingInputs(
@@ -55,6 +58,7 @@ def inputs(
         packages=packages or (url_pkg(),),
         image="img:1",
         vision_config=vision_config,
+        termination=termination,
     )
 
 

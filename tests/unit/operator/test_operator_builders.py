@@ -13,6 +13,7 @@ from mlmodel_operator.builders.children import (
     vision_config,
 )
 from mlmodel_operator.builders.common import ANNOTATION_PACKAGES, ANNOTATION_TEMPLATE_HASH
+from mlmodel_operator.config import Config
 from mlmodel_operator.packages import ResolvedPackage
 
 
@@ -39,6 +40,19 @@ def test_probes_and_port() -> None:
     assert server["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert server["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert "startupProbe" in server
+
+
+def test_pods_stop_only_after_the_service_stopped_sending_them_requests() -> None:
+    pod = template(build_deployment(inputs(), 1))["spec"]
+    assert pod["containers"][0]["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert pod["terminationGracePeriodSeconds"] == 30
+    env = {"MLMODEL_OPERATOR_PRESTOP_SECONDS": "8", "MLMODEL_OPERATOR_TERMINATION_GRACE_SECONDS": "45"}
+    pod = template(build_deployment(inputs(termination=Config.from_env(env).termination), 1))["spec"]
+    server = pod["containers"][0]
+    assert server["lifecycle"] == {"preStop": {"sleep": {"seconds": 8}}}
+    assert pod["terminationGracePeriodSeconds"] == 45
+    shutdown = int(server["args"][server["args"].index("--shutdown-timeout") + 1])
+    assert shutdown > 0 and 8 + shutdown < 45  # requests in flight finish before the SIGKILL
 
 
 def test_children_have_owner_references_and_labels() -> None:

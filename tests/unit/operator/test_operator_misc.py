@@ -45,6 +45,8 @@ def test_config_defaults_and_env() -> None:
         {"MLMODEL_OPERATOR_LIVENESS_PORT": "x"},
         {"MLMODEL_OPERATOR_VERIFY_URLS": "maybe"},
         {"MLMODEL_OPERATOR_RESYNC_SECONDS": "soon"},
+        {"MLMODEL_OPERATOR_TERMINATION_GRACE_SECONDS": "8"},  # not above the 5 s preStop and exit
+        {"MLMODEL_OPERATOR_PRESTOP_SECONDS": "0"},
     ],
 )
 def test_config_errors_name_the_variable(env: dict) -> None:

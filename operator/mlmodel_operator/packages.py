@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
+from mlmodel_fetch.contents import Contents
 from mlmodel_operator.builders.common import stable_hash
 from mlmodel_operator.clock import parse_time
 
@@ -19,10 +21,17 @@ MODELS_ROOT = "/models"
 SOURCES_ROOT = "/sources"
 LATEST = "latest"
 _PLACEHOLDER = re.compile(r"\$\{packages\.(?:ml_model\.)?([^}]*)\}")
+# What the operator finds wrong in a version's files, alone or against a service's
+# model_path/label_path: no server could start on them (mlmodel_operator/preflight.py).
+CONTENT_REASONS = frozenset(
+    {"NotTFLite", "InvalidArchive", "ModelFileMissing", "LabelsFileMissing", "LabelsMismatch"}
+)
 DEFAULT_CA_KEY = "ca.crt"
 # A version whose bytes are known to be wrong (or absent), or whose pods could not trust
 # its server, is never deployed.
-BLOCKING_REASONS = frozenset({"ChecksumMismatch", "SourceNotFound", "InsecureSource", "CABundleNotFound"})
+BLOCKING_REASONS = frozenset(
+    {"ChecksumMismatch", "SourceNotFound", "InsecureSource", "CABundleNotFound", *CONTENT_REASONS}
+)
 
 
 class UnknownPackageError(ValueError):
@@ -86,6 +95,22 @@ def substitute(path: str, known: set[str]) -> str:
     return _PLACEHOLDER.sub(repl, path)
 
 
+def package_file(path: str) -> tuple[str, str] | None:
+    """`${packages.<name>}/<file>` as (name, file); None for a path not inside one package.
+
+    What the operator checks against the package's files, and what the package's init
+    container is told to look for (`mlmodel fetch --model`).
+    """
+    match = _PLACEHOLDER.match(path)
+    rest = path[match.end() :] if match else ""
+    if match is None or not rest.startswith("/") or "${" in rest:
+        return None
+    relative = PurePosixPath(rest.lstrip("/"))
+    if not relative.parts or ".." in relative.parts:
+        return None
+    return match.group(1), str(relative)
+
+
 @dataclass(frozen=True)
 class ResolvedPackage:
     """One `spec.packages[]` entry pinned to a concrete version and digest."""
@@ -96,6 +121,7 @@ class ResolvedPackage:
     version: str
     sha256: str
     source: dict[str, Any] = field(default_factory=dict, compare=False)
+    contents: Contents | None = field(default=None, compare=False)  # None: files not known
 
     def to_status(self) -> dict[str, Any]:
         return {
@@ -161,6 +187,7 @@ def resolve_one(ref: dict[str, Any], package: dict[str, Any] | None) -> Resolved
         version=version,
         sha256=(digest or "").lower(),
         source=dict(entry.get("source", {})),
+        contents=Contents.from_status(observed),
     )
 
 

@@ -5,6 +5,12 @@ files are only HEAD-checked and left to the init container, which always
 verifies). PVC contents cannot be read from the operator. The result is one
 `status.versions[]` entry; `reason` is what `packages.BLOCKING_REASONS` checks.
 
+Bytes the operator reads are also looked into (mlmodel_fetch.contents): a bare `.tflite`
+that is not one is `NotTFLite`, an archive that cannot be read `InvalidArchive`, and the
+files found are recorded (`files[]`), so a service's model and labels paths can be checked
+against them before it rolls out (preflight.py). Bytes it does not read are `Unverified`,
+never `Verified`.
+
 URLs follow the init container's policy (mlmodel_fetch.urls): https only, plain http
 only with `source.allowInsecureHttp`, on redirects too. A refused URL is
 `InsecureSource`, which blocks the version, so a pod never fails on it later.
@@ -22,9 +28,12 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from mlmodel_fetch import contents
 from mlmodel_fetch.errors import FetchError
+from mlmodel_fetch.fetch import source_name
 from mlmodel_fetch.urls import certificate_failure, opener
 from mlmodel_fetch.urls import check_url as check_url_policy
 from mlmodel_operator import cabundle
@@ -40,6 +49,7 @@ def entry(
     message: str,
     sha256: str | None = None,
     size: int | None = None,
+    files: contents.Contents | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "version": version["version"],
@@ -53,11 +63,22 @@ def entry(
         out["sha256"] = sha256
     if size is not None:
         out["size"] = size
+    if files is not None:
+        out.update(files.to_status())
     return out
 
 
-def check_bytes(version: dict[str, Any], data: bytes) -> dict[str, Any]:
-    """Compare bytes with the declared digest (or record the digest if none was declared)."""
+def file_name(version: dict[str, Any]) -> str:
+    """The name `mlmodel fetch` gives the version's bytes when they are a bare file."""
+    source = version.get("source", {})
+    if "configMap" in source:
+        return source_name(None, Path(source["configMap"]["key"]))
+    return source_name(source.get("url"), None)
+
+
+def check_bytes(version: dict[str, Any], data: bytes, max_bytes: int) -> dict[str, Any]:
+    """Compare bytes with the declared digest (or record the digest if none was declared),
+    then look into them: bytes no server could load are refused here, not in a crash loop."""
     digest, expected = hashlib.sha256(data).hexdigest(), (version.get("sha256") or "").lower()
     if expected and digest != expected:
         return entry(
@@ -68,6 +89,14 @@ def check_bytes(version: dict[str, Any], data: bytes) -> dict[str, Any]:
             digest,
             len(data),
         )
+    name = file_name(version)
+    problem = contents.bare_file_problem(name, data[:8])
+    if problem:
+        return entry(version, "False", "NotTFLite", problem, digest, len(data))
+    try:
+        files = contents.describe_bytes(data, name, max_bytes)
+    except FetchError as exc:
+        return entry(version, "False", "InvalidArchive", str(exc)[:300], digest, len(data))
     return entry(
         version,
         "True",
@@ -75,10 +104,11 @@ def check_bytes(version: dict[str, Any], data: bytes) -> dict[str, Any]:
         "checksum verified" if expected else "digest computed from the source",
         digest,
         len(data),
+        files,
     )
 
 
-def check_configmap(version: dict[str, Any], read: ConfigMapReader) -> dict[str, Any]:
+def check_configmap(version: dict[str, Any], read: ConfigMapReader, max_bytes: int) -> dict[str, Any]:
     ref = version["source"]["configMap"]
     cm = read(ref["name"])
     if cm is None:
@@ -91,7 +121,7 @@ def check_configmap(version: dict[str, Any], read: ConfigMapReader) -> dict[str,
         return entry(
             version, "False", "SourceNotFound", f"ConfigMap {ref['name']!r} has no key {ref['key']!r}"
         )
-    return check_bytes(version, data)
+    return check_bytes(version, data, max_bytes)
 
 
 def _allow_http(version: dict[str, Any]) -> bool:
@@ -148,7 +178,7 @@ def check_url(
         return entry(version, "Unknown", "Unreachable", (untrusted or str(getattr(exc, "reason", exc)))[:300])
     if len(data) > max_bytes:
         return entry(version, "Unknown", "TooLargeToVerify", "the init container verifies it")
-    return check_bytes(version, data)
+    return check_bytes(version, data, max_bytes)
 
 
 def check_version(
@@ -163,7 +193,7 @@ def check_version(
     """The status entry of one version; `previous` is its last one, kept when `reusable`."""
     kind = source_type(version.get("source", {}))
     if kind == "configMap":
-        return check_configmap(version, read_configmap)
+        return check_configmap(version, read_configmap, max_bytes)
     refused = url_refusal(version)
     if refused:  # even with URL verification off: the init container would refuse it
         return entry(version, "False", "InsecureSource", refused)
@@ -177,7 +207,7 @@ def check_version(
         return check_url(version, max_bytes, timeout, context)
     why = "URL verification is disabled" if kind == "url" else "PVC contents are not readable"
     return entry(
-        version, "Unknown", "NotVerifiable", f"{why}; the init container verifies it", version.get("sha256")
+        version, "Unknown", "Unverified", f"{why}; the init container verifies it", version.get("sha256")
     )
 
 
@@ -192,5 +222,6 @@ def reusable(previous: dict[str, Any] | None, version: dict[str, Any]) -> bool:
         and previous is not None
         and previous.get("fingerprint") == fingerprint(version)
         and previous.get("sourceType") == "url"
-        and previous.get("reason") in ("Verified", "ChecksumMismatch", "TooLargeToVerify")
+        and previous.get("reason")
+        in ("Verified", "ChecksumMismatch", "TooLargeToVerify", "NotTFLite", "InvalidArchive")
     )

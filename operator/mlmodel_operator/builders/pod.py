@@ -14,6 +14,7 @@ from mlmodel_operator.packages import (
     ResolvedPackage,
     ca_config_map,
     package_dir,
+    package_file,
     safe_name,
     substitute,
 )
@@ -103,6 +104,9 @@ def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, An
         "--summary-to",
         "/dev/termination-log",
     ]
+    model = package_file(str(inputs.attributes.get("model_path", "")))
+    if model is not None and model[0] == pkg.name:
+        args += ["--model", model[1]]  # refused unless the package holds it and it is TFLite
     mounts: list[dict[str, Any]] = [
         {"name": f"pkg-{safe_name(pkg.name)}", "mountPath": package_dir(pkg.name)}
     ]

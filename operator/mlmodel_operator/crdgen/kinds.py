@@ -43,6 +43,18 @@ def _ca_config_map() -> Schema:
     )
 
 
+def _file_facts() -> Schema:
+    """One file of a version the operator read (mlmodel_fetch.contents)."""
+    return obj(
+        {
+            "path": string(1024),
+            "format": {"type": "string", "enum": ["TFLite", "Text", "Other"]},
+            "classes": {"type": "integer"},
+            "lines": {"type": "integer"},
+        }
+    )
+
+
 def _source() -> Schema:
     url = string(
         2048,
@@ -169,6 +181,8 @@ def model_package() -> Schema:
             "fingerprint": string(64),
             "sha256": string(64),
             "size": {"type": "integer", "format": "int64"},
+            "files": {"type": "array", "items": _file_facts()},
+            "filesTruncated": {"type": "boolean"},
         }
     )
     status = obj(

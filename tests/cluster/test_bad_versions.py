@@ -1,11 +1,12 @@
 """A bad new version never takes the old one down: it keeps serving, status names the
 reason, and a Warning Event is posted.
 
-Four ways a version goes bad: its bytes do not match the declared sha256, its URL is
-unreachable, the model does not load, or its labels file does not match the model.
-The first is caught by the operator before anything is deployed. The others are only
-seen by the pods (a URL source must declare its sha256, so the operator deploys it even
-when it cannot reach it itself): the real `mlmodel fetch` / `mlmodel serve` are run here
+Ways a version goes bad: its bytes do not match the declared sha256, are not a TFLite
+model, or lack the service's model file; its URL is unreachable; the model does not load,
+or its labels file does not match the model. The first three are caught by the operator
+before anything is deployed (the labels check too, for a model it can read: unit-tested).
+The others are only seen by the pods (a URL source must declare its sha256, so the
+operator deploys it even when it cannot reach it itself): the real `mlmodel fetch` / `mlmodel serve` are run here
 as local processes to get their real exit code and message, which are then written
 into the new pod's status the way the kubelet would (kwok runs no containers). The
 server container's terminationMessagePolicy is FallbackToLogsOnError, so the kubelet's
@@ -14,9 +15,11 @@ message is the tail of its log.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,7 +132,10 @@ def assert_old_version_serves(objs: Objects, old_pods: set[str], reason: str, sa
     """Degraded for `reason`, message containing `says`, old pods Ready, a Warning Event."""
     objs.wait(lambda: ready(objs).get("reason") == reason, f"Ready reason {reason} (now {ready(objs)})")
     assert says in ready(objs)["message"]
-    assert objs.status("MLModelService", "fruit")["phase"] == "Degraded"
+    status = objs.status("MLModelService", "fruit")
+    assert status["phase"] == "Degraded"
+    assert [p["version"] for p in status["servingPackages"]] == ["1"]  # whatever the template says
+    assert ready(objs)["message"].startswith("fruit 1 serves; fruit 2")
     assert objs.condition("MLModelService", "fruit", "Available")["status"] == "True"
     pods = {p["metadata"]["name"]: p for p in objs.list("Pod", selector="app.kubernetes.io/instance=fruit")}
     for name in old_pods:
@@ -153,6 +159,33 @@ def test_checksum_mismatch_keeps_the_old_version(objs: Objects) -> None:
     objs.create(model_configmap("fruit-v2", MODEL_V2))
     publish_v2(objs, cm_version("2", "fruit-v2", sha256=sha(b"other bytes")))
     assert_old_version_serves(objs, old, "ChecksumMismatch", "sha256 mismatch")
+    assert pinned(objs, "fruit-mlmodel")[0]["version"] == "1"
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "bytes_, reason, says",
+    [
+        (b"this is a text file, not a model\n" * 10, "NotTFLite", "is not a TFLite flatbuffer"),
+        (tar_gz({"other.tflite": MODEL_V2}), "ModelFileMissing", "model.tflite is not in the package"),
+    ],
+)
+def test_a_version_no_server_could_load_is_never_deployed(
+    objs: Objects, bytes_: bytes, reason: str, says: str
+) -> None:
+    old = serving_fruit(objs)
+    objs.create(model_configmap("fruit-v2", bytes_))
+    publish_v2(objs, cm_version("2", "fruit-v2", sha256=sha(bytes_)))  # the right digest
+    assert_old_version_serves(objs, old, reason, says)
     assert pinned(objs, "fruit-mlmodel")[0]["version"] == "1"
 
 

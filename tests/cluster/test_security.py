@@ -105,12 +105,16 @@ def test_auth_secret_is_mounted_and_the_pod_serves_only_with_the_token(
 # --- spec.networkPolicy ----------------------------------------------------------------------
 
 
+# A real package: the operator refuses one whose files lack the service's model_path.
+FRUIT_PACKAGE = package_tarball(PACKAGES / "fruit_classifier")
+
+
 def network_policy(objs: Objects, name: str) -> dict[str, Any] | None:
     return objs.kube.get(policy_path(objs.ns, name))
 
 
 def test_network_policy_is_created_updated_and_removed(objs: Objects) -> None:
-    for obj in with_spec(fruit_objects(b"\x1c\x00\x00\x00TFL3 model"), networkPolicy={"enabled": True}):
+    for obj in with_spec(fruit_objects(FRUIT_PACKAGE), networkPolicy={"enabled": True}):
         objs.create(obj)
     objs.wait_phase("MLModelService", "fruit", "Running")
     policy = objs.wait(lambda: network_policy(objs, "fruit-mlmodel"), "the NetworkPolicy")
@@ -149,7 +153,7 @@ def test_a_policy_we_do_not_own_is_left_alone(objs: Objects) -> None:
     }
     collection = policy_path(objs.ns, "fruit-mlmodel").rsplit("/", 1)[0]
     objs.kube.request("POST", collection, body=mine)
-    for obj in fruit_objects(b"\x1c\x00\x00\x00TFL3 model"):
+    for obj in fruit_objects(FRUIT_PACKAGE):
         objs.create(obj)
     objs.wait_phase("MLModelService", "fruit", "Running")
     objs.wait_phase("VisionService", "fruit-vision", "Running")

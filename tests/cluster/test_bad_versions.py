@@ -6,11 +6,11 @@ model, or lack the service's model file; its URL is unreachable; the model does 
 or its labels file does not match the model. The first three are caught by the operator
 before anything is deployed (the labels check too, for a model it can read: unit-tested).
 The others are only seen by the pods (a URL source must declare its sha256, so the
-operator deploys it even when it cannot reach it itself): the real `mlmodel fetch` / `mlmodel serve` are run here
-as local processes to get their real exit code and message, which are then written
-into the new pod's status the way the kubelet would (kwok runs no containers). The
-server container's terminationMessagePolicy is FallbackToLogsOnError, so the kubelet's
-message is the tail of its log.
+operator deploys it even when it cannot reach it itself): the real `mlmodel fetch` /
+`mlmodel serve` are run here as local processes to get their real exit code and message,
+which are then written into the new pod's status the way the kubelet would (kwok runs no
+containers). The server container's terminationMessagePolicy is FallbackToLogsOnError,
+so the kubelet's message is the tail of its log.
 """
 
 from __future__ import annotations

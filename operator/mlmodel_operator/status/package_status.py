@@ -17,7 +17,7 @@ def verified_condition(entries: list[dict[str, Any]]) -> Cond:
     unknown = [e["version"] for e in entries if e.get("verified") != TRUE]
     if unknown:
         return Cond(
-            "Verified", UNKNOWN, "NotVerifiable", f"checked by the init container only: {', '.join(unknown)}"
+            "Verified", UNKNOWN, "Unverified", f"checked by the init container only: {', '.join(unknown)}"
         )
     return Cond("Verified", TRUE, "Verified", f"{len(entries)} version(s) verified")
 

@@ -16,6 +16,7 @@ from mlmodel_operator.crdgen.__main__ import render
 from mlmodel_operator.crdgen.kinds import all_crds
 from mlmodel_operator.handlers.writer import status_changed
 from mlmodel_operator.status.events import transition_events
+from mlmodel_operator.status.package_status import verified_condition
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = b"\x1c\x00\x00\x00TFL3" + b"\x00" * 64
@@ -110,6 +111,8 @@ def test_bytes_the_operator_does_not_read_are_unverified(source: dict, verify_ur
     )
     assert (entry["verified"], entry["reason"]) == ("Unknown", "Unverified")
     assert "init container" in entry["message"] and "files" not in entry
+    condition = verified_condition([entry])
+    assert (condition.status, condition.reason) == ("Unknown", "Unverified")
 
 
 def test_events_on_transitions_only() -> None:

@@ -1,20 +1,31 @@
-"""The dataplane: the registry of served models and vision services.
+"""The dataplane: the served models and vision services, and the protocol steps on them.
 
-Endpoint modules call it with protocol-neutral arguments; it resolves names
-and versions (raising ModelNotFound/ModelNotReady) and delegates to the model.
+Like KServe's dataplane, it is the one layer under every front door: the REST routes
+(`api/v2.py`), the lean infer path (`api/fastpath.py`) and the gRPC servicer
+(`api/grpc_oip.py`) resolve names and versions, read readiness and metadata, and run
+inference through it, so the protocols cannot drift apart. It takes decoded requests
+(`codecs/`) and raises domain errors (`errors.py`); what those become on the wire is
+each front door's business.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from . import __version__
-from .errors import ModelNotFound, ModelNotReady
+from .codecs.datatypes import oip_datatype
+from .codecs.oip import Body, InferRequest, encode_response, inflate, parse_request
+from .errors import InvalidInput, ModelNotFound, ModelNotReady
 from .runtime.model import TFLiteModel
+from .runtime.tensors import TensorSpec
 from .vision.service import VisionService
 
 SERVER_NAME = "mlmodel"
 EXTENSIONS = ("binary_tensor_data", "model_metadata", "vision", "mlflow_scoring")
+PLATFORM = "tensorflow_lite"
+TRITON_TYPES = {"FP32": "TYPE_FP32", "FP16": "TYPE_FP16", "FP64": "TYPE_FP64", "BYTES": "TYPE_STRING"}
 
 
 @dataclass
@@ -30,6 +41,8 @@ class DataPlane:
     def add_vision(self, service: VisionService) -> None:
         self.vision[service.name] = service
 
+    # -- health and metadata -------------------------------------------------------
+
     @property
     def ready(self) -> bool:
         return bool(self.models) and all(self.model_ready(m) for m in self.models.values())
@@ -42,8 +55,32 @@ class DataPlane:
     def server_metadata(self) -> dict[str, object]:
         return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
 
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, object]:
+        """The OIP model metadata (a loading model has it too)."""
+        model = self.model(name, version, need_ready=False)
+        return {
+            "name": model.name,
+            "versions": [model.version],
+            "platform": PLATFORM,
+            "inputs": [_tensor_metadata(t) for t in model.inputs],
+            "outputs": [_tensor_metadata(t) for t in model.outputs],
+        }
+
+    def model_config(self, name: str, version: str | None = None) -> dict[str, object]:
+        """Triton's model configuration, which tritonclient's tools read."""
+        model = self.model(name, version, need_ready=False)
+        return {
+            "name": model.name,
+            "platform": PLATFORM,
+            "max_batch_size": 0,
+            "input": [_triton_tensor(t) for t in model.inputs],
+            "output": [_triton_tensor(t) for t in model.outputs],
+        }
+
+    # -- look-up -----------------------------------------------------------------
+
     def model(self, name: str, version: str | None = None, need_ready: bool = True) -> TFLiteModel:
-        """The model by name (and version, when given); 404 or 503 otherwise."""
+        """The model by name (and version, when given); ModelNotFound or ModelNotReady."""
         model = self.models.get(name)
         if model is None:
             raise ModelNotFound(f"model '{_printable(name)}' not found")
@@ -67,9 +104,51 @@ class DataPlane:
             raise ModelNotReady(f"vision service '{name}' is not ready")
         return service
 
+    # -- inference -----------------------------------------------------------------
+
+    async def infer(self, model: TFLiteModel, request: InferRequest) -> dict[str, np.ndarray]:
+        """Check a decoded request in OIP terms, then predict: every protocol's infer."""
+        _check_datatypes(model, request)
+        return await model.predict(request.inputs, request.outputs or None)
+
+    async def infer_rest(
+        self,
+        model: TFLiteModel,
+        body: Body,
+        content_encoding: str | None,
+        header_length: str | None,
+        max_bytes: int,
+    ) -> tuple[bytes, int | None]:
+        """A REST infer body in, the answer's body and binary header length (or None)
+        out: what the FastAPI route and the fast path both run."""
+        request = parse_request(inflate(body, content_encoding, max_bytes), header_length)
+        outputs = await self.infer(model, request)
+        return encode_response(model.name, model.version, request, outputs)
+
     def close(self) -> None:
         for model in self.models.values():
             model.close()
+
+
+def _check_datatypes(model: TFLiteModel, request: InferRequest) -> None:
+    """Name the mismatch in OIP terms before the model's own check."""
+    for name, declared in request.declared.items():
+        expected = oip_datatype(model.input_spec(name).dtype)
+        if declared != expected:
+            raise InvalidInput(f"input '{name}': datatype {declared} does not match the model's {expected}")
+
+
+def _tensor_metadata(spec: TensorSpec) -> dict[str, object]:
+    return {"name": spec.name, "datatype": oip_datatype(spec.dtype), "shape": list(spec.shape_signature)}
+
+
+def _triton_tensor(spec: TensorSpec) -> dict[str, object]:
+    datatype = oip_datatype(spec.dtype)
+    return {
+        "name": spec.name,
+        "data_type": TRITON_TYPES.get(datatype, f"TYPE_{datatype}"),
+        "dims": list(spec.shape_signature),
+    }
 
 
 def _printable(name: str) -> str:

@@ -1,17 +1,16 @@
-"""Domain errors. Each names the problem; `api/errors.py` maps them to HTTP statuses.
+"""Domain errors. Each names the problem in the terms of the code that raised it.
 
-Why one hierarchy: the model, codecs and vision code raise what went wrong in
-their own terms, and exactly one place decides the status code and the body
-shape of each protocol, so a 5xx only ever means a bug.
+Why one hierarchy, and no status codes on it: the model, codecs and vision code raise
+what went wrong, and each protocol decides in exactly one place what a kind of error
+becomes there (`api/errors.py` for HTTP, `api/grpc_oip.py` for gRPC), so a 5xx or an
+INTERNAL only ever means a bug.
 """
 
 from __future__ import annotations
 
 
 class ServingError(Exception):
-    """Base class: `status` is the HTTP status the error maps to."""
-
-    status = 500
+    """Base class of the errors a client caused or can wait out."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -21,23 +20,21 @@ class ServingError(Exception):
 class InvalidInput(ServingError):
     """The request does not fit the protocol or the model signature."""
 
-    status = 400
-
 
 class ModelNotFound(ServingError):
-    status = 404
+    """No model, version or vision service of that name."""
 
 
 class ModelNotReady(ServingError):
-    status = 503
+    """The model exists but cannot infer yet (or any more)."""
 
 
 class PayloadTooLarge(ServingError):
-    status = 413
+    """The request is over a size limit (body, inflated body, image pixels)."""
 
 
 class UnsupportedMediaType(ServingError):
-    status = 415
+    """The request's content type is not one the endpoint reads."""
 
 
 class ModelLoadError(Exception):

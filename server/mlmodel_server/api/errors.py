@@ -1,8 +1,8 @@
 """The one place where errors become HTTP responses.
 
-Each protocol keeps its own error shape: `{"error": ...}` for the Open
-Inference Protocol and our own endpoints, `{"error_code", "message"}` for the
-MLflow scoring routes.
+`HTTP_STATUS` decides the status of each kind of domain error. Each protocol keeps
+its own error shape: `{"error": ...}` for the Open Inference Protocol and our own
+endpoints, `{"error_code", "message"}` for the MLflow scoring routes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from ..errors import ServingError
+from ..errors import (
+    InvalidInput,
+    ModelNotFound,
+    ModelNotReady,
+    PayloadTooLarge,
+    ServingError,
+    UnsupportedMediaType,
+)
 from .responses import JSON
+
+HTTP_STATUS: dict[type[ServingError], int] = {
+    InvalidInput: 400,
+    ModelNotFound: 404,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    ModelNotReady: 503,
+}
 
 MLFLOW_PATHS = ("/invocations", "/ping", "/health", "/version")
 MLFLOW_CODES = {
@@ -23,6 +38,14 @@ MLFLOW_CODES = {
     422: "BAD_REQUEST",
     503: "TEMPORARILY_UNAVAILABLE",
 }
+
+
+def http_status(exc: ServingError) -> int:
+    """The status of a domain error, by its nearest class in HTTP_STATUS."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
 
 
 def error_response(request: Request, status: int, message: str, mlflow_code: str | None = None) -> JSON:
@@ -45,8 +68,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ServingError)
     async def serving_error(request: Request, exc: ServingError) -> JSON:
-        mlflow_code = "INVALID_PARAMETER_VALUE" if exc.status == 400 else None
-        return error_response(request, exc.status, exc.message, mlflow_code)
+        status = http_status(exc)
+        mlflow_code = "INVALID_PARAMETER_VALUE" if status == 400 else None
+        return error_response(request, status, exc.message, mlflow_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:

@@ -5,9 +5,9 @@ event-loop CPU (in process, invoke stubbed out) on Starlette's exception and exi
 layers, routing by regex over every route, dependency resolution, Request and Response
 objects, and a body joined from its receive() chunks and sliced again by the codec; this
 path spends ~0.05 ms. `InferFastPath` recognises exactly `POST /v2/models/{name}/infer` and
-`POST /v2/models/{name}/versions/{version}/infer` and answers them itself, with the code the
-FastAPI route runs (`v2.inflate`, `v2.run_inference`) and the same error bodies; every other
-request goes on to FastAPI unchanged.
+`POST /v2/models/{name}/versions/{version}/infer` and answers them itself, with the dataplane
+steps the FastAPI route runs (`DataPlane.model`, `DataPlane.infer_rest`) and the same error
+bodies; every other request goes on to FastAPI unchanged.
 
 It is the innermost of our pure-ASGI middlewares, so the metrics, the bearer-token check and
 the body limit around it are the very same code for both paths, and it sets `scope["route"]`
@@ -30,6 +30,7 @@ from ..codecs.oip import HEADER_LENGTH
 from ..dataplane import DataPlane
 from ..errors import ServingError
 from . import v2
+from .errors import http_status
 from .responses import JSON
 
 PREFIX, SUFFIX = "/v2/models/", "/infer"
@@ -66,7 +67,7 @@ class InferFastPath:
         try:
             await self.infer(scope, receive, send, name, version)
         except ServingError as exc:  # what api/errors.py answers for the OIP routes
-            await JSON({"error": exc.message}, status_code=exc.status)(scope, receive, send)
+            await JSON({"error": exc.message}, status_code=http_status(exc))(scope, receive, send)
 
     def match(self, scope: Scope) -> Match | None:
         """The route and its parameters, matched as Starlette's `[^/]+` path parameters
@@ -88,8 +89,13 @@ class InferFastPath:
         model = self.dataplane.model(name, version)
         headers: Headers = scope["headers"]
         raw = await read_body(receive, self._size_hint(headers))
-        body = v2.inflate(raw, header(headers, b"content-encoding"), self.max_body_bytes)
-        content, header_length = await v2.run_inference(model, body, header(headers, HEADER_BYTES))
+        content, header_length = await self.dataplane.infer_rest(
+            model,
+            raw,
+            header(headers, b"content-encoding"),
+            header(headers, HEADER_BYTES),
+            self.max_body_bytes,
+        )
         start = {"type": "http.response.start", "status": 200, "headers": ok_headers(content, header_length)}
         await send(start)
         await send({"type": "http.response.body", "body": content})

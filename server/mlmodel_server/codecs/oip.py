@@ -2,13 +2,16 @@
 
 Both the JSON form and Triton's binary tensor data extension are handled:
 a JSON header of `Inference-Header-Content-Length` bytes, then the raw
-little-endian bytes of each tensor that declares `binary_data_size`.
+little-endian bytes of each tensor that declares `binary_data_size`, in a body
+that may come gzip- or deflate-compressed. The raw tensor layout is the one the
+gRPC codec (`oip_grpc.py`) reads and writes too.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, PayloadTooLarge
 from .datatypes import numpy_dtype, oip_datatype
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -28,13 +31,32 @@ Body = bytes | bytearray | memoryview
 
 @dataclass
 class InferRequest:
+    """An infer request decoded from either protocol, what the dataplane runs."""
+
     inputs: dict[str, np.ndarray]
     declared: dict[str, str]  # input name → declared OIP datatype
     outputs: list[str] = field(default_factory=list)
     binary_outputs: set[str] = field(default_factory=set)
-    all_binary: bool = False
+    all_binary: bool = False  # REST: binary_data_output; gRPC: raw_output_contents
     id: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def inflate(body: Body, content_encoding: str | None, max_bytes: int) -> Body:
+    """The request body, inflated when the client compressed it (tritonclient can)."""
+    encoding = (content_encoding or "identity").lower()
+    if encoding in ("identity", ""):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise InvalidInput(f"unsupported Content-Encoding '{encoding}'; use gzip or deflate")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if encoding == "gzip" else 0))
+    try:
+        inflated = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"cannot inflate the {encoding} body: {exc}") from None
+    if len(inflated) > max_bytes:
+        raise PayloadTooLarge(f"inflated request body exceeds the limit of {max_bytes} bytes")
+    return inflated
 
 
 def parse_request(body: Body, header_length: str | None) -> InferRequest:
@@ -112,17 +134,17 @@ def _decode_input(spec: Any, position: int, payload: Body, offset: int) -> tuple
     if not isinstance(datatype, str):
         raise InvalidInput(f"input '{name}' needs a 'datatype'")
     dtype = numpy_dtype(datatype)
-    shape = _shape(spec.get("shape"), name)
+    shape = tensor_shape(spec.get("shape"), name)
     size = _parameters(spec, f"input '{name}'").get("binary_data_size")
     if size is not None:
         chunk = _binary_chunk(name, size, payload, offset)
-        return name, datatype, _from_binary(name, chunk, dtype, shape), len(chunk)
+        return name, datatype, from_raw(name, chunk, dtype, shape, "binary_data_size"), len(chunk)
     if "data" not in spec:
         raise InvalidInput(f"input '{name}' has neither 'data' nor parameters.binary_data_size")
     return name, datatype, _from_json(name, spec["data"], dtype, shape), 0
 
 
-def _shape(value: Any, name: str) -> tuple[int, ...]:
+def tensor_shape(value: Any, name: str) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(isinstance(d, int) and d >= 0 for d in value):
         raise InvalidInput(f"input '{name}': 'shape' must be a list of non-negative integers")
     return tuple(value)
@@ -138,13 +160,15 @@ def _binary_chunk(name: str, size: Any, payload: Body, offset: int) -> Body:
     return payload[offset : offset + size]
 
 
-def _from_binary(name: str, chunk: Body, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
+def from_raw(name: str, chunk: Body, dtype: np.dtype[Any], shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A tensor from its raw bytes (a view of them, not a copy); `what` names the bytes'
+    field in the error, as the protocol calls it."""
     count = math.prod(shape)
     if dtype.kind == "O":
         return _bytes_elements(name, chunk, count).reshape(shape)
     if len(chunk) != count * dtype.itemsize:
         raise InvalidInput(
-            f"input '{name}': binary_data_size is {len(chunk)} bytes but shape {list(shape)} of "
+            f"input '{name}': {what} is {len(chunk)} bytes but shape {list(shape)} of "
             f"{oip_datatype(dtype)} needs {count * dtype.itemsize}"
         )
     return np.frombuffer(chunk, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False).reshape(shape)
@@ -252,27 +276,29 @@ def encode_response(
 def _encode_output(name: str, array: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes | None]:
     doc: dict[str, Any] = {"name": name, "datatype": oip_datatype(array.dtype), "shape": list(array.shape)}
     if binary:
-        chunk = _to_bytes(array)
+        chunk = raw_bytes(array)
         doc["parameters"] = {"binary_data_size": len(chunk)}
         return doc, chunk
     doc["data"] = _json_data(array)
     return doc, None
 
 
-def _to_bytes(array: np.ndarray) -> bytes:
+def raw_bytes(array: np.ndarray) -> bytes:
+    """A tensor's raw bytes: little-endian elements, BYTES ones length-prefixed."""
     if array.dtype.kind in "OSU":
-        parts = [_as_bytes(v) for v in array.ravel()]
+        parts = [as_bytes(v) for v in array.ravel()]
         return b"".join(struct.pack("<I", len(p)) + p for p in parts)
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
 def _json_data(array: np.ndarray) -> Sequence[Any] | np.ndarray:
     if array.dtype.kind in "OSU":
-        return [_as_bytes(v).decode("utf-8", "replace") for v in array.ravel()]
+        return [as_bytes(v).decode("utf-8", "replace") for v in array.ravel()]
     if array.dtype == np.float16:
         return array.astype(np.float32).ravel()
     return array.ravel()
 
 
-def _as_bytes(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
+    """A BYTES element as bytes (TFLite string tensors may hold str)."""
     return value if isinstance(value, bytes) else str(value).encode()

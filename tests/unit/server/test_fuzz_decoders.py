@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from mlmodel_server.api.errors import http_status
 from mlmodel_server.codecs.oip import parse_request
 from mlmodel_server.errors import InvalidInput, PayloadTooLarge, ServingError
 from mlmodel_server.vision.image import decode_image
@@ -77,4 +78,4 @@ def test_arbitrary_infer_bodies_are_parsed_or_refused(doc, tail: bytes, header_l
     try:
         parse_request(body, header_length)
     except ServingError as exc:
-        assert exc.status == 400
+        assert http_status(exc) == 400

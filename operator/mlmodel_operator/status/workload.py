@@ -57,11 +57,8 @@ class Served:
 
 @dataclass(frozen=True)
 class Workload:
-    """Available/Progressing conditions plus the phase the workload alone implies.
-
-    `serving`: the versions Ready pods run; `old_serves`: every Ready pod is of an
-    older template (the rollout has not brought up one new pod yet).
-    """
+    """Available/Progressing conditions plus the phase the workload alone implies, and
+    the versions the Ready pods run (`serving`)."""
 
     available: Cond
     progressing: Cond
@@ -69,7 +66,6 @@ class Workload:
     ready_replicas: int = 0
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     serving: tuple[Served, ...] = ()
-    old_serves: bool = False
 
 
 def _error_text(message: str) -> str:
@@ -234,7 +230,6 @@ def assess(
         )
     live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     new = [p for p in live if pod_hash(p) == desired_hash]
-    ready = [p for p in live if pod_ready(p)]
     available = int((deployment.get("status") or {}).get("availableReplicas") or 0)
     rolling = Workload(
         Cond("Available", TRUE, "MinimumReplicasAvailable", f"{available} replicas available")
@@ -244,8 +239,7 @@ def assess(
         "Deploying",
         available,
         init_summaries(new or live),
-        served(ready),
-        bool(ready) and all(pod_hash(p) != desired_hash for p in ready),
+        served(live),
     )
     failure = next((f for f in map(pod_failure, new) if f), None)
     failure = failure or _deployment_deadline(deployment)

@@ -159,4 +159,4 @@ def run(config: Config) -> None:
         clusterwide=not config.namespaces,
         namespaces=list(config.namespaces),
     )
-    supervise(lambda: run_once(stop_flag=shutdown.arm()))
+    supervise(lambda: run_once(stop_flag=shutdown.arm()), stopping=shutdown.requested, server=rt.kube.server)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
 import time
 from collections.abc import Callable
 
@@ -29,6 +28,8 @@ def restart_delay(failures: int, cap: float = 30.0) -> float:
 def supervise(
     run_once: Callable[[], None],
     *,
+    stopping: Callable[[], bool] = lambda: False,
+    server: str = "",
     max_quick_failures: int = 5,
     healthy_after: float = 120.0,
     sleep: Callable[[float], None] = time.sleep,
@@ -37,8 +38,10 @@ def supervise(
     """Call `run_once` until it returns normally (SIGTERM/SIGINT); returns the restart count.
 
     A run that lasted `healthy_after` seconds resets the count of quick failures, so an
-    operator that survives one outage a day never gives up. KeyboardInterrupt and other
-    BaseExceptions are not caught.
+    operator that survives one outage a day never gives up. A run that fails once
+    `stopping()` is true is not restarted: the stop was asked for, and kopf re-raises at
+    exit an error it had met before. KeyboardInterrupt and other BaseExceptions are not
+    caught. `server` names the API server in the log, the usual cause of kopf's errors.
     """
     restarts, failures = 0, 0
     while True:
@@ -47,12 +50,17 @@ def supervise(
             run_once()
             return restarts
         except Exception:
+            if stopping():
+                log.exception("kopf stopped on an error while stopping")
+                return restarts
             failures = 1 if clock() - started >= healthy_after else failures + 1
             if failures >= max_quick_failures:
                 log.error("kopf stopped on an error %d times in a row; giving up", failures)
                 raise
             delay = restart_delay(failures)
-            log.exception("kopf stopped on an error; starting it again in %.0fs", delay)
+            log.exception(
+                "kopf stopped on an error (API server %s); starting it again in %.0fs", server, delay
+            )
             sleep(delay)
             restarts += 1
 
@@ -70,12 +78,20 @@ class Shutdown:
 
     def __init__(self, drop: Callable[[], None]) -> None:
         self.drop = drop
-        self.flag = threading.Event()
+        self.flag = asyncio.Event()
 
-    def arm(self) -> threading.Event:
-        """A fresh stop flag for one `kopf.run` (a restarted kopf must not stop at once)."""
-        self.flag = threading.Event()
+    def arm(self) -> asyncio.Event:
+        """A fresh stop flag for one `kopf.run` (a restarted kopf must not stop at once).
+
+        An asyncio.Event, set by the signal handler on kopf's own loop: kopf waits for a
+        threading.Event on an executor thread, which asyncio.run joins at exit, so a kopf
+        that stopped on an error of its own never returned, and was never restarted.
+        """
+        self.flag = asyncio.Event()
         return self.flag
+
+    def requested(self) -> bool:
+        return self.flag.is_set()
 
     def install(self) -> None:
         """Call from inside kopf's event loop (an async startup handler), after kopf's own."""

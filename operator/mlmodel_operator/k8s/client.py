@@ -78,8 +78,10 @@ class Kube:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        source: str = "",
     ) -> None:
         self.api = api_client
+        self.source = source  # where the API server's address came from, for the logs
         self.policy = policy or RetryPolicy()
         # Set at shutdown: a backoff wait ends at once and no further attempt is made.
         self.stopping = threading.Event()
@@ -100,12 +102,20 @@ class Kube:
 
         try:
             config.load_incluster_config()
+            source = "in-cluster: the kubernetes Service, KUBERNETES_SERVICE_HOST/PORT"
         except config.ConfigException:
             config.load_kube_config()
+            source = "kubeconfig"
         configuration = client.Configuration.get_default_copy()
         configuration.retries = False
         configuration.connection_pool_maxsize = pool_size
-        return cls(client.ApiClient(configuration))
+        return cls(client.ApiClient(configuration), source=source)
+
+    @property
+    def server(self) -> str:
+        """The API server as log lines about reaching it name it: URL and where it came from."""
+        host = str(self.api.configuration.host)
+        return f"{host} ({self.source})" if self.source else host
 
     def request(
         self,

@@ -68,6 +68,30 @@ def test_a_long_healthy_run_resets_the_count() -> None:
     assert runs.sleeps[2] == restart_delay(1)  # the count started again
 
 
+def test_an_error_met_after_the_stop_signal_is_not_restarted() -> None:
+    runs = Runs([1, 1], fail_last=True)
+    assert supervise(runs, stopping=lambda: runs.calls == 2, sleep=runs.sleep, clock=lambda: runs.now) == 1
+    assert runs.calls == 2
+
+
+def test_kopf_can_stop_on_an_error_of_its_own_while_the_stop_flag_is_down() -> None:
+    """kopf waits for the stop flag in its loop, and asyncio.run waits for the loop's executor
+    threads at exit: a flag waited for on such a thread kept kopf.run from ever returning."""
+    from kopf._cogs.aiokits.aioadapters import wait_flag
+
+    flag = Shutdown(lambda: None).arm()
+
+    async def kopf_run() -> None:
+        waiting = asyncio.create_task(wait_flag(flag))
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # what kopf does to its stop-flag checker when another root task fails
+
+    returned = threading.Thread(target=asyncio.run, args=(kopf_run(),), daemon=True)
+    returned.start()
+    returned.join(5)
+    assert not returned.is_alive()
+
+
 def test_restart_delay_is_capped() -> None:
     assert [restart_delay(n) for n in (1, 2, 3, 4, 5, 9)] == [2, 4, 8, 16, 30, 30]
 

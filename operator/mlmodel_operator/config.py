@@ -102,7 +102,8 @@ class Config:
     peering_lifetime: int = 15  # seconds a silent peer is still believed alive
     liveness_host: str = "0.0.0.0"
     liveness_port: int = 8081  # 0 disables the endpoint
-    metrics_port: int = 8082  # Prometheus /metrics; 0 disables it
+    metrics_port: int = 8082  # Prometheus /metrics and /readyz; 0 disables them
+    api_down_seconds: float = 30.0  # /readyz fails once the API server has not answered this long
     resync_seconds: float = 60.0
     workers: int = 8  # reconcile threads (the work queue's); the API server is the limit
     verify_urls: bool = True
@@ -129,6 +130,7 @@ class Config:
             peering_lifetime=_int(e, p + "PEERING_LIFETIME", 15, minimum=10),
             liveness_port=_int(e, p + "LIVENESS_PORT", 8081),
             metrics_port=_int(e, p + "METRICS_PORT", 8082),
+            api_down_seconds=max(1.0, _float(e, p + "API_DOWN_SECONDS", 30.0)),
             resync_seconds=max(1.0, _float(e, p + "RESYNC_SECONDS", 60.0)),
             workers=_int(e, p + "WORKERS", 8, minimum=1),
             verify_urls=_bool(e, p + "VERIFY_URLS", True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from mlmodel_operator.handlers import triggers
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.k8s.client import Kube
 from mlmodel_operator.k8s.peering import ensure_peering
+from mlmodel_operator.readiness import Readiness, observe_kopf_watches, watch_api
 from mlmodel_operator.supervisor import Shutdown, supervise
 from mlmodel_operator.workqueue import WorkQueue
 
@@ -133,6 +135,15 @@ def build_runtime(config: Config) -> Runtime:
     return rt
 
 
+def watch_readiness(rt: Runtime) -> Readiness:
+    """What /readyz reports: kopf's watch streams, and the API server asked every few seconds."""
+    readiness = Readiness(rt.clock, rt.config.api_down_seconds, rt.kube.server)
+    observe_kopf_watches(readiness)
+    args = (rt.kube, readiness, threading.Event())
+    threading.Thread(target=watch_api, args=args, name="api-check", daemon=True).start()
+    return readiness
+
+
 def run(config: Config) -> None:
     """Block running the operator until SIGINT/SIGTERM; kopf is restarted if it fails."""
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -145,8 +156,9 @@ def run(config: Config) -> None:
             "peering %r with priority %d (configured %d)", config.peering, priority, config.priority
         )
     rt = build_runtime(config)
+    readiness = watch_readiness(rt)
     if config.metrics_port:
-        metrics.serve(config.liveness_host, config.metrics_port, lambda: len(rt.queue))
+        metrics.serve(config.liveness_host, config.metrics_port, lambda: len(rt.queue), readiness.reason)
     shutdown = Shutdown(rt.stop)
     registry = build_registry(rt, priority, shutdown)
     run_once = functools.partial(

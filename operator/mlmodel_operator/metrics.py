@@ -4,7 +4,7 @@ Why: "is the operator keeping up?" is answered by the reconcile rate, its errors
 latency, and the work queue's depth, the same series a controller-runtime operator
 exports (`controller_runtime_reconcile_total`, `workqueue_depth`), here with our prefix.
 They have their own registry and port (`MLMODEL_OPERATOR_METRICS_PORT`), apart from
-kopf's liveness endpoint.
+kopf's liveness endpoint; the same port answers the readiness probe (`/readyz`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from socketserver import ThreadingMixIn
+from threading import Thread
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 log = logging.getLogger("mlmodel_operator.metrics")
 REGISTRY = CollectorRegistry()
@@ -56,10 +60,42 @@ def reconcile_pass(kind: str) -> Iterator[None]:
         RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
 
 
-def serve(host: str, port: int, queue_depth: Callable[[], float]) -> None:
-    """Start the /metrics endpoint (a daemon thread); a busy port is logged, not fatal."""
+def serve(host: str, port: int, queue_depth: Callable[[], float], unready: Callable[[], str | None]) -> None:
+    """Start /metrics and /readyz (a daemon thread); a busy port is logged, not fatal."""
     QUEUE_DEPTH.set_function(queue_depth)
     try:
-        start_http_server(port, addr=host, registry=REGISTRY)
+        server = make_server(host, port, app(unready), _Server, handler_class=_QuietHandler)
     except OSError as exc:
         log.error("metrics endpoint on %s:%d not started: %s", host, port, exc)
+        return
+    Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+
+def app(unready: Callable[[], str | None]) -> Callable[..., Any]:
+    """WSGI: `/readyz` answers 200 `ok`, or 503 with the reason (readiness.py); any other
+    path is Prometheus' exposition, as prometheus_client serves it."""
+    metrics = make_wsgi_app(REGISTRY)
+
+    def route(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != "/readyz":
+            return metrics(environ, start_response)
+        reason = unready()
+        body = b"ok\n" if reason is None else f"{reason}\n".encode()
+        status = "200 OK" if reason is None else "503 Service Unavailable"
+        start_response(
+            status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+    return route
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: the kubelet probes every few seconds."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

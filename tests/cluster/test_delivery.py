@@ -293,6 +293,8 @@ def test_helm_install_upgrade_uninstall_watching_all_namespaces(
     assert "MLMODEL_OPERATOR_NAMESPACES" not in env and env["MLMODEL_OPERATOR_PEERING"] == "standalone"
     probe = container["livenessProbe"]["httpGet"]
     assert probe["path"] == "/healthz" and probe["port"] == "healthz"
+    ready = container["readinessProbe"]["httpGet"]
+    assert ready["path"] == "/readyz" and ready["port"] == "metrics"
     assert container["ports"] == [
         {"name": "healthz", "containerPort": int(env["MLMODEL_OPERATOR_LIVENESS_PORT"]), "protocol": "TCP"},
         {"name": "metrics", "containerPort": int(env["MLMODEL_OPERATOR_METRICS_PORT"]), "protocol": "TCP"},

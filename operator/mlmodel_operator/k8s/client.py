@@ -54,6 +54,17 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
     return f"{collection_path(api_version, kind, namespace)}/{quote(name, safe='')}"
 
 
+def failure_text(exc: BaseException) -> str:
+    """A failed request in one line: urllib3 wraps the cause (refused, timed out, TLS) and
+    prefixes it with a connection object's repr, which says nothing the URL does not."""
+    reason = getattr(exc, "reason", None)
+    cause = reason if isinstance(reason, BaseException) else exc
+    text = " ".join(str(cause).split())
+    if "Connection" in text.split(": ", 1)[0]:
+        text = text.split(": ", 1)[-1]
+    return f"{type(cause).__name__}: {text}"[:300]
+
+
 def is_not_found(exc: BaseException) -> bool:
     return getattr(exc, "status", None) == 404
 
@@ -117,6 +128,19 @@ class Kube:
         host = str(self.api.configuration.host)
         return f"{host} ({self.source})" if self.source else host
 
+    def probe(self, path: str = "/version") -> str | None:
+        """None if the API server answers `GET path`, else what went wrong, in one line.
+
+        One attempt, and not counted in `mlmodel_operator_api_requests_total`, which counts
+        the reconciles' requests: the readiness check (readiness.py) calls it every few
+        seconds, whatever the reconciles do.
+        """
+        try:
+            resp = self._exchange("GET", path, None, None, "application/json")
+        except Exception as exc:
+            return failure_text(exc)
+        return None if 200 <= resp.status < 300 else f"HTTP {resp.status} for GET {path}"
+
     def request(
         self,
         method: str,
@@ -168,13 +192,8 @@ class Kube:
     ) -> Any:
         from kubernetes.client import ApiException
 
-        url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
         try:
-            resp = self.api.rest_client.request(
-                method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
-            )
+            resp = self._exchange(method, path, query, body, content_type)
         except Exception:
             API_REQUESTS.labels(method, "error").inc()
             raise
@@ -184,6 +203,17 @@ class Kube:
         if not 200 <= resp.status < 300:
             raise ApiException.from_response(http_resp=resp, body=text, data=None)
         return json.loads(text) if text else None
+
+    def _exchange(
+        self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str
+    ) -> Any:
+        """The HTTP request itself, authenticated; the response whatever its status."""
+        url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
+        return self.api.rest_client.request(
+            method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
+        )
 
     def get(self, path: str) -> dict[str, Any] | None:
         """The object, or None if it does not exist."""

@@ -47,12 +47,16 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A real `mlmodel serve` subprocess on a loopback port."""
+    """A real `mlmodel serve` subprocess on loopback ports: HTTP, and gRPC on a free port of
+    its own (never the default 8081, which another server on this machine may hold)."""
 
     def __init__(self, args: list[str], port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "mlmodel_server.cli", "serve", "--port", str(self.port), *args]
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
+        command = [sys.executable, "-m", "mlmodel_server.cli", "serve", "--port", str(self.port)]
+        command += ["--grpc-port", str(self.grpc_port), *args]
         self.proc = subprocess.Popen(
             command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
         )

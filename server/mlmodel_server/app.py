@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors, metrics, mlflow, mlmodel, ui, v2, vision
-from .api.auth import BearerAuthMiddleware, TokenFile
+from .api.auth import BearerAuthMiddleware, token_source
 from .api.fastpath import InferFastPath, infer_routes
 from .api.limits import BodyLimitMiddleware
 from .dataplane import DataPlane
@@ -25,11 +25,13 @@ class HttpSettings:
 
 
 def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> FastAPI:
-    """The app: protocol routers over one dataplane, errors mapped in one place."""
+    """The app: protocol routers over one dataplane, errors mapped in one place. Whoever
+    made the dataplane closes it (`server.serve` once HTTP and gRPC have both stopped)."""
     settings = settings or HttpSettings()
     app = FastAPI(title="mlmodel", version=__version__, description="TFLite CPU inference server")
     app.state.dataplane = dataplane
     registry = metrics.Metrics()
+    app.state.metrics = registry  # shared with the gRPC service (server.py)
     for model in dataplane.models.values():
         if model.ready:
             model.observe_inference(registry.inference.labels(model.name).observe)
@@ -48,11 +50,8 @@ def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> Fa
             InferFastPath, dataplane=dataplane, max_body_bytes=settings.max_body_bytes, routes=routes
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.auth_token:
-        token: str | TokenFile = settings.auth_token
-        if settings.auth_token_file:
-            token = TokenFile(settings.auth_token_file, settings.auth_token)
+    token = token_source(settings.auth_token, settings.auth_token_file)
+    if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token)
     app.add_middleware(metrics.MetricsMiddleware, metrics=registry)
-    app.router.add_event_handler("shutdown", dataplane.close)
     return app

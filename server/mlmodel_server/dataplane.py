@@ -11,6 +11,7 @@ each front door's business.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -52,10 +53,10 @@ class DataPlane:
         needs `model.ready`, so a draining server still answers the requests it gets."""
         return model.ready and not self.draining
 
-    def server_metadata(self) -> dict[str, object]:
+    def server_metadata(self) -> dict[str, Any]:
         return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}
 
-    def model_metadata(self, name: str, version: str | None = None) -> dict[str, object]:
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
         """The OIP model metadata (a loading model has it too)."""
         model = self.model(name, version, need_ready=False)
         return {

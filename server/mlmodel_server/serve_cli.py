@@ -1,4 +1,4 @@
-"""`mlmodel serve`: arguments, start-up checks and the uvicorn run."""
+"""`mlmodel serve`: arguments, start-up checks and the run (HTTP and gRPC)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def port_number(text: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("serve", help="serve a .tflite model over HTTP")
+    parser = subparsers.add_parser("serve", help="serve a .tflite model over HTTP and gRPC")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="path to a .tflite model")
     source.add_argument("--package-dir", type=Path, help="a model package directory (MLmodel manifest)")
@@ -61,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model-version", default=None, help="version reported by the OIP (default 1)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=port_number, default=8080)
+    parser.add_argument(
+        "--grpc-port",
+        type=port_number,
+        default=8081,
+        help="Open Inference Protocol gRPC port (default 8081; 0: no gRPC)",
+    )
     parser.add_argument("--vision-config", type=Path, help="JSON file of vision attributes")
     parser.add_argument("--vision-name", default=None, help="name under /v1/vision/ (default: model name)")
     parser.add_argument("--max-body-bytes", type=positive_int, default=64 * 1024 * 1024)
@@ -90,17 +96,23 @@ def run(args: argparse.Namespace) -> int:
     """Load everything, bind the port, then serve; user errors end in one line."""
     from .api.auth import read_token
     from .errors import ModelLoadError
-    from .server import ServeError, bind_socket, build_dataplane, serve
+    from .server import ServeError, bind_socket, build_dataplane, check_port, serve
 
     try:
         vision_attrs = _vision_attributes(args.vision_config)
         args.auth_token = read_token(args.auth_token_file) if args.auth_token_file else None
         dataplane = build_dataplane(args, vision_attrs)
         sock = bind_socket(args.host, args.port)
+        if args.grpc_port:
+            check_port(args.host, args.grpc_port)
     except (ModelLoadError, ServeError, ValueError) as exc:
         print(f"mlmodel serve: error: {exc}", file=sys.stderr)
         return 1
-    serve(dataplane, sock, args)
+    try:
+        serve(dataplane, sock, args)
+    except ServeError as exc:  # the gRPC port, taken between the check and the bind
+        print(f"mlmodel serve: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

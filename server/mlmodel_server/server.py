@@ -1,8 +1,10 @@
-"""Assemble the dataplane from command-line arguments and run uvicorn on it."""
+"""Assemble the dataplane from command-line arguments and serve it: uvicorn for HTTP and
+grpcio's asyncio server for gRPC, in one process and one event loop."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import signal
@@ -10,11 +12,15 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from grpc import aio
 
+from .api.auth import token_source
+from .api.grpc_oip import service_handler
 from .app import HttpSettings, create_app
 from .dataplane import DataPlane
 from .errors import ModelLoadError
@@ -48,6 +54,7 @@ def model_config(args: argparse.Namespace) -> tuple[ModelConfig, Package | None]
         pool_size=args.pool_size or 0,
         solo_threads=args.solo_threads,
         description=package.description if package else "",
+        input_columns=tuple(package.input_columns) if package else (),
     )
     return config, package
 
@@ -99,6 +106,39 @@ def _check_labels(model: TFLiteModel) -> None:
         )
 
 
+@dataclass(frozen=True)
+class GrpcEndpoint:
+    """The gRPC service and where it listens, started inside the server's event loop
+    (grpcio's asyncio server belongs to the loop it was made in)."""
+
+    handler: Any  # api/grpc_oip.service_handler
+    host: str
+    port: int
+    max_message_bytes: int  # --max-body-bytes: grpcio refuses larger requests itself
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    async def start(self) -> aio.Server:
+        server = aio.server(
+            options=[
+                # grpcio sets SO_REUSEPORT by default: a second server on a taken port would
+                # share it silently instead of failing.
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", self.max_message_bytes),
+                ("grpc.max_send_message_length", -1),
+            ]
+        )
+        server.add_generic_rpc_handlers((self.handler,))
+        try:
+            server.add_insecure_port(self.address)
+        except RuntimeError as exc:
+            raise ServeError(f"cannot listen on {self.address} for gRPC: {exc}") from exc
+        await server.start()
+        return server
+
+
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind before serving, so a taken port is one clear error, not a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -114,7 +154,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail before loading anything more when the gRPC port is taken (one clear line);
+    grpcio binds it later, inside the event loop."""
+    bind_socket(host, port).close()
+
+
 def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -> None:
+    """Serve until stopped, then close the dataplane (after HTTP and gRPC both stopped)."""
     settings = HttpSettings(
         args.max_body_bytes,
         args.max_image_pixels,
@@ -122,6 +169,12 @@ def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -
         auth_token_file=args.auth_token_file,
     )
     app = create_app(dataplane, settings)
+    host, port = sock.getsockname()[:2]
+    grpc = None
+    if args.grpc_port:
+        token = token_source(args.auth_token, args.auth_token_file)
+        handler = service_handler(dataplane, app.state.metrics, token)
+        grpc = GrpcEndpoint(handler, args.host, args.grpc_port, args.max_body_bytes)
     raise_receive_high_water(max(65536, min(RECEIVE_HIGH_WATER, args.max_body_bytes)))
     config = uvicorn.Config(
         app,
@@ -131,17 +184,19 @@ def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -
         http=_best("httptools", "h11"),
         timeout_graceful_shutdown=args.shutdown_timeout,
     )
-    host, port = sock.getsockname()[:2]
     for model in dataplane.models.values():
         print(
             f"mlmodel: serving '{model.name}' ({model.kind}, {model.runtime}, "
             f"{model.pool_size} interpreter(s) x {model.config.num_threads} thread(s)"
             f"{f', 1 x {model.solo_threads} for lone requests' if model.solo_threads else ''}) "
-            f"on http://{host}:{port}",
+            f"on http://{host}:{port}{f' and grpc://{grpc.address}' if grpc else ''}",
             file=sys.stderr,
             flush=True,
         )
-    DrainingServer(config, dataplane, args.drain_seconds).run(sockets=[sock])
+    try:
+        DrainingServer(config, dataplane, args.drain_seconds, grpc).run(sockets=[sock])
+    finally:
+        dataplane.close()
 
 
 class DrainingServer(uvicorn.Server):
@@ -155,13 +210,38 @@ class DrainingServer(uvicorn.Server):
     `timeout_graceful_shutdown`). A second SIGTERM ends the drain early; SIGINT (Ctrl-C)
     stops without one. uvicorn re-raises the signals it handled once it has stopped, which
     would end the process with "killed by SIGTERM"; a drained stop exits 0 instead.
+
+    The gRPC service, when there is one, lives and stops with it: started before the HTTP
+    listener, so HTTP readiness implies gRPC's; serving through the drain (its readiness
+    RPCs read the same dataplane flag); stopped together with HTTP, its calls in flight
+    given the same timeout.
     """
 
-    def __init__(self, config: uvicorn.Config, dataplane: DataPlane, drain_seconds: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        dataplane: DataPlane,
+        drain_seconds: float,
+        grpc: GrpcEndpoint | None = None,
+    ) -> None:
         super().__init__(config)
         self.dataplane = dataplane
         self.drain_seconds = drain_seconds
         self.drain_until: float | None = None
+        self.grpc = grpc
+        self.grpc_server: aio.Server | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.grpc is not None:
+            self.grpc_server = await self.grpc.start()
+        await super().startup(sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.grpc_server is None:
+            await super().shutdown(sockets)
+            return
+        grace = self.config.timeout_graceful_shutdown
+        await asyncio.gather(self.grpc_server.stop(grace), super().shutdown(sockets))
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig != signal.SIGTERM:

@@ -63,8 +63,7 @@ def steer_parameters(document: dict[str, Any], model: str) -> dict[str, Any]:
 
 @pytest.fixture(params=MODELS)
 def served(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
-    """A fresh app per test: schemathesis ends the app's lifespan (closing its models) when
-    the test that used it ends."""
+    """A fresh app per test, its models closed when the test that used it ends."""
     client = make_client(request.param)
     yield request.param, client.app
     client.app.state.dataplane.close()
@@ -136,8 +135,8 @@ def assert_still_serving(model: str, app: Any) -> None:
     """Ready, infers, and (the classifier) still classifies a red image as red.
 
     A TestClient used without `with`: schemathesis already runs the app's lifespan, and
-    its pytest plugin ends it (closing the models) when the test ends, so this runs inside
-    the fuzzing test, on the very app that was fuzzed.
+    its pytest plugin ends it when the test ends, so this runs inside the fuzzing test, on
+    the very app that was fuzzed.
     """
     client = TestClient(app)
     assert client.get("/v2/health/ready").status_code == 200

@@ -88,9 +88,20 @@ class BearerAuthMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _authorised(self, scope: Scope) -> bool:
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        token = self.source if isinstance(self.source, str) else self.source.current()
-        return hmac.compare_digest(given, f"Bearer {token}".encode())
+        return bearer_matches(dict(scope["headers"]).get(b"authorization", b""), self.source)
+
+
+def bearer_matches(given: bytes, source: str | TokenFile) -> bool:
+    """Whether an Authorization value (HTTP header or gRPC metadata) carries the token."""
+    token = source if isinstance(source, str) else source.current()
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
+
+
+def token_source(token: str | None, path: str | None) -> str | TokenFile | None:
+    """The token to require (None: no auth), re-read from its file when it came from one."""
+    if not token:
+        return None
+    return TokenFile(path, token) if path else token
 
 
 def read_token(path: str) -> str:

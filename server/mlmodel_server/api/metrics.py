@@ -3,6 +3,8 @@
 A pure ASGI middleware keeps the per-request cost to two dictionary look-ups
 and a histogram observation; the route label is the path template (so
 `/v2/models/{name}/infer`, never one series per model name typed by a client).
+gRPC calls count in the same families (`api/grpc_oip.py`): the route is the full
+method name, the method `GRPC` and the status the gRPC code's name.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "mlmodel_requests",
-            "HTTP requests by route, method and status.",
+            "Requests by route (HTTP path template or gRPC method), method and status (HTTP or gRPC code).",
             ["route", "method", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
             "mlmodel_request_duration_seconds",
-            "HTTP request latency by route.",
+            "Request latency by route.",
             ["route", "method"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,

@@ -126,7 +126,7 @@ def test_network_policy_is_created_updated_and_removed(objs: Objects) -> None:
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     [rule] = policy["spec"]["ingress"]
     assert rule["from"] == [{"podSelector": {"matchLabels": {"mlmodel.dev/client": "true"}}}]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}]
     ref = policy["metadata"]["ownerReferences"][0]
     assert (ref["kind"], ref["name"], ref["controller"]) == ("MLModelService", "fruit", True)
     assert network_policy(objs, "fruit-vision-vision") is not None  # the VisionService has its own

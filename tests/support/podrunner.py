@@ -124,9 +124,9 @@ def run_init_containers(pod: dict[str, Any], volumes: dict[str, Path], scratch: 
 
 
 def _listen_locally(args: list[str], port: int) -> list[str]:
-    """The pod listens on 0.0.0.0:8080; here it gets 127.0.0.1 and a free port."""
+    """The pod listens on 0.0.0.0:8080 (gRPC 8081); here it gets 127.0.0.1 and free ports."""
     out = list(args)
-    for flag, value in (("--host", "127.0.0.1"), ("--port", str(port))):
+    for flag, value in (("--host", "127.0.0.1"), ("--port", str(port)), ("--grpc-port", str(free_port()))):
         if flag in out:
             out[out.index(flag) + 1] = value
     return out

@@ -41,7 +41,8 @@ def build_deployment(inputs: ServingInputs, replicas: int) -> dict[str, Any]:
 
 
 def build_service(owner: dict[str, Any], component: str) -> dict[str, Any]:
-    """One port, `http`, in front of the pods: the endpoint status reports."""
+    """Two ports in front of the pods: `http` (the endpoint status reports) and `grpc`
+    (appProtocol grpc, so meshes and gateways that read it speak HTTP/2 to it)."""
     owner_name, spec = owner["metadata"]["name"], owner.get("spec") or {}
     name = common.child_name(owner_name, component)
     return {
@@ -51,7 +52,16 @@ def build_service(owner: dict[str, Any], component: str) -> dict[str, Any]:
         "spec": {
             "type": spec.get("serviceType", "ClusterIP"),
             "selector": common.selector_labels(owner_name, component),
-            "ports": [{"name": "http", "port": common.HTTP_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": common.HTTP_PORT, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "grpc",
+                    "port": common.GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "grpc",
+                },
+            ],
         },
     }
 

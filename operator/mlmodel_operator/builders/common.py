@@ -10,6 +10,7 @@ NAME = "mlmodel-server"
 MANAGED_BY = "mlmodel-operator"
 PART_OF = "mlmodel-operator"
 HTTP_PORT = 8080
+GRPC_PORT = 8081  # the Open Inference Protocol over gRPC, as KServe's
 COMPONENT_SUFFIX = {"mlmodel": "mlmodel", "vision": "vision"}
 OWNER_KIND = {"mlmodel": "MLModelService", "vision": "VisionService"}
 COMPONENT_OF_KIND = {kind: component for component, kind in OWNER_KIND.items()}

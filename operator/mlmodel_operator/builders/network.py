@@ -2,7 +2,7 @@
 
 Off by default: a cluster without a policy-enforcing CNI would ignore it anyway, and
 turning it on changes who can reach the model. When on, it selects exactly the pods of
-the owner's Deployment and admits TCP to the `http` port from the peers listed in
+the owner's Deployment and admits TCP to the `http` and `grpc` ports from the peers listed in
 `allowFrom`; with no peers listed, only pods of the same namespace labelled
 `mlmodel.dev/client: "true"` get in, so enabling it is "deny by default, opt clients in".
 """
@@ -57,7 +57,10 @@ def build_network_policy(owner: dict[str, Any], component: str) -> dict[str, Any
             "ingress": [
                 {
                     "from": allowed_peers(owner),
-                    "ports": [{"protocol": "TCP", "port": common.HTTP_PORT}],
+                    "ports": [
+                        {"protocol": "TCP", "port": common.HTTP_PORT},
+                        {"protocol": "TCP", "port": common.GRPC_PORT},
+                    ],
                 }
             ],
         },

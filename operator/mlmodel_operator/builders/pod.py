@@ -149,6 +149,8 @@ def serve_args(inputs: ServingInputs) -> list[str]:
         "0.0.0.0",
         "--port",
         str(common.HTTP_PORT),
+        "--grpc-port",
+        str(common.GRPC_PORT),
         "--shutdown-timeout",
         str(inputs.termination.shutdown_timeout),
     ]
@@ -210,7 +212,10 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
         "image": inputs.spec.get("image") or inputs.image,
         "imagePullPolicy": inputs.image_pull_policy,
         "args": serve_args(inputs),
-        "ports": [{"name": "http", "containerPort": common.HTTP_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": common.HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": common.GRPC_PORT, "protocol": "TCP"},
+        ],
         # Startup waits for the model to load; then readiness gates traffic.
         "startupProbe": _probe("/v2/health/ready", 2, 150),
         "readinessProbe": _probe("/v2/health/ready", 5, 3),

@@ -34,9 +34,14 @@ def test_pod_meets_restricted_pod_security_standard() -> None:
         assert sc["runAsNonRoot"] is True
 
 
-def test_probes_and_port() -> None:
+def test_probes_and_ports() -> None:
     server = template(build_deployment(inputs(), 1))["spec"]["containers"][0]
-    assert server["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert server["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
+    args = server["args"]
+    assert args[args.index("--port") + 1] == "8080" and args[args.index("--grpc-port") + 1] == "8081"
     assert server["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     assert server["livenessProbe"]["httpGet"] == {"path": "/v2/health/live", "port": "http"}
     assert "startupProbe" in server
@@ -193,8 +198,11 @@ def test_vision_pod_loads_the_model_in_process_with_its_config() -> None:
     assert json.loads(cm["data"]["vision.json"])["input_image_bgr"] is True
 
 
-def test_service_exposes_http() -> None:
+def test_service_exposes_http_and_grpc() -> None:
     svc = build_service(owner(serviceType="NodePort"), "mlmodel")
     assert svc["spec"]["type"] == "NodePort"
-    assert svc["spec"]["ports"][0]["targetPort"] == "http"
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+        {"name": "grpc", "port": 8081, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
+    ]
     assert svc["spec"]["selector"]["app.kubernetes.io/instance"] == "fruit"

@@ -120,7 +120,7 @@ def test_network_policy_default_admits_labelled_clients_of_the_namespace() -> No
     assert spec["ingress"] == [
         {
             "from": [{"podSelector": {"matchLabels": {"mlmodel.dev/client": "true"}}}],
-            "ports": [{"protocol": "TCP", "port": 8080}],
+            "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}],
         }
     ]
 

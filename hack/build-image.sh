@@ -7,6 +7,8 @@
 #   hack/build-image.sh --relock   # regenerate requirements/image*.lock, then build
 #   hack/build-image.sh --relock-only
 #   hack/build-image.sh --refresh-base # re-debootstrap the cached base (Debian updates)
+#   hack/build-image.sh --oci-archive  # also write an OCI archive for `ctr images import`,
+#                                      # cached by input hash; prints its path (only that on stdout)
 #
 # The locks keep their pins when relocked; to move to newer releases delete
 # requirements/image*.lock first.
@@ -22,6 +24,12 @@
 #   DEBIAN_MIRROR  for debootstrap (default http://deb.debian.org/debian)
 #   BUILD_PULL   buildah --pull policy for the base (default false: pull only if missing)
 #   BUILD_ARGS   extra `buildah bud` arguments, e.g. "--build-arg TRIM=0" (untrimmed venv)
+#   MLMODEL_CACHE  --oci-archive writes $MLMODEL_CACHE/images/mlmodel-operator-<key>.oci.tar
+#                (default ~/.cache/mlmodel-operator). <key> is the first 16 hex digits of a
+#                sha256 over the build inputs (see input_key); an archive already there is
+#                reused without building, and only the newest one is kept. The build runs
+#                on a snapshot of those inputs (so the key names exactly what was built,
+#                however the tree changes meanwhile), one at a time (flock).
 #   STORAGE_DRIVER  buildah storage driver (default vfs: works anywhere, but copies
 #                every layer in full). overlay is ~3x faster cold and ~20x warm
 #                where the kernel allows it; it gets its own storage root
@@ -48,6 +56,8 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
 
 step() { printf '\n=== %s\n' "$*" >&2; }
+TMPS=()  # removed on exit, however the script ends
+trap 'rm -rf "${TMPS[@]}"' EXIT
 bh() {
   if [[ $STORAGE_DRIVER == vfs ]]; then
     buildah --storage-driver vfs "$@"
@@ -57,15 +67,22 @@ bh() {
   fi
 }
 
-relock=0 build=1 refresh=0
+relock=0 build=1 refresh=0 oci=0
 for arg in "$@"; do
   case $arg in
     --relock) relock=1 ;;
     --relock-only) relock=1 build=0 ;;
     --refresh-base) refresh=1 ;;
-    *) echo "usage: $0 [--relock|--relock-only] [--refresh-base]" >&2; exit 2 ;;
+    --oci-archive) oci=1 ;;
+    *) echo "usage: $0 [--relock|--relock-only] [--refresh-base] [--oci-archive]" >&2; exit 2 ;;
   esac
 done
+if ((oci)); then
+  # Callers read the archive's path from the last stdout line, so everything
+  # else (buildah's progress, the image summary) goes to stderr; fd 3 is the
+  # real stdout.
+  exec 3>&1 1>&2
+fi
 
 relock() {
   # Runtime dependencies only (pyproject's [project.dependencies], no test extras),
@@ -109,8 +126,7 @@ debootstrap_base() {
     step "debootstrap bookworm minbase + python3 into $BASE_TAR (a few minutes)"
     local tmp
     tmp=$(mktemp -d "$CACHE/debootstrap.XXXXXX")
-    # shellcheck disable=SC2064
-    trap "rm -rf '$tmp'" EXIT
+    TMPS+=("$tmp")
     debootstrap --variant=minbase --include=python3,python3-venv bookworm "$tmp/rootfs" "$DEBIAN_MIRROR" \
       >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
     # Trim what a runtime never reads: downloaded .debs, apt lists, docs (the
@@ -130,7 +146,6 @@ debootstrap_base() {
     tar -C "$tmp/rootfs" --numeric-owner -cf "$BASE_TAR.part" .
     mv "$BASE_TAR.part" "$BASE_TAR"
     rm -rf "$tmp"
-    trap - EXIT
   fi
   step "commit $DEBOOTSTRAP_BASE from $BASE_TAR"
   local ctr
@@ -145,11 +160,69 @@ debootstrap_base() {
   bh commit --rm --quiet "$ctr" "$DEBOOTSTRAP_BASE" >/dev/null
 }
 
+input_files() {
+  # What the build reads: the files the build context holds (see .dockerignore)
+  # and this script. Sorted bytewise, so the key does not depend on the locale.
+  {
+    printf '%s\n' Dockerfile .dockerignore requirements/image.lock requirements/image-build.lock \
+      pyproject.toml README.md hack/build-image.sh
+    find server operator -type f -not -path '*/__pycache__/*' -not -name '*.pyc' \
+      -not -path '*.egg-info/*'
+  } | LC_ALL=C sort
+}
+
+snapshot_inputs() {
+  # Copies the inputs to $1. Other work may edit the tree during a build of
+  # minutes; building from a copy keeps the archive's key true to its content.
+  input_files | tar -cf - --verbatim-files-from -T - | tar -C "$1" -xf -
+}
+
+input_key() {
+  # sha256 over "sha256  path" lines of the inputs in directory $1 (so both
+  # paths and contents count) and the settings that change the image.
+  (cd "$1" && input_files | xargs -d '\n' sha256sum --)
+  printf 'IMAGE=%s\nBASE_IMAGE=%s\nBUILD_ARGS=%s\n' "$IMAGE" "${BASE_IMAGE:-}" "${BUILD_ARGS:-}"
+}
+
+write_archive() {
+  # `ctr images import` reads the name from the index's ref.name annotation
+  # (the full reference, so ctr keeps it as is). Written to .part and renamed,
+  # so a reader never sees half an archive; older archives are removed.
+  step "oci-archive $ARCHIVE"
+  rm -f "$ARCHIVE.part"
+  TMPS+=("$ARCHIVE.part")
+  bh push --quiet "$IMAGE" "oci-archive:$ARCHIVE.part:$IMAGE"
+  mv -f "$ARCHIVE.part" "$ARCHIVE"
+  find "$IMAGES_DIR" -maxdepth 1 -name 'mlmodel-operator-*.oci.tar' \
+    -not -name "${ARCHIVE##*/}" -print -delete | sed 's/^/removed older /'
+  echo "$ARCHIVE" >&3
+}
+
 ((relock)) && relock
 ((build)) || exit 0
 for f in requirements/image.lock requirements/image-build.lock; do
   [[ -s $f ]] || { echo "$f missing: run $0 --relock" >&2; exit 1; }
 done
+
+context=.
+if ((oci)); then
+  IMAGES_DIR=${MLMODEL_CACHE:-$HOME/.cache/mlmodel-operator}/images
+  mkdir -p "$IMAGES_DIR"
+  # One --oci-archive build at a time: they share buildah's storage and the
+  # image tag, and a waiter usually finds the archive it wants already built.
+  exec 9>"$IMAGES_DIR/.build-image.lock"
+  flock -n 9 || { echo "waiting for another hack/build-image.sh --oci-archive" >&2; flock 9; }
+  context=$(mktemp -d "${TMPDIR:-/tmp}/mlmodel-image-context.XXXXXX")
+  TMPS+=("$context")
+  snapshot_inputs "$context"
+  key=$(input_key "$context" | sha256sum | cut -c1-16)
+  ARCHIVE=$IMAGES_DIR/mlmodel-operator-$key.oci.tar
+  if [[ -s $ARCHIVE ]]; then
+    echo "oci-archive $ARCHIVE is up to date (inputs unchanged): not building" >&2
+    echo "$ARCHIVE" >&3
+    exit 0
+  fi
+fi
 
 need_tools
 base=${BASE_IMAGE:-}
@@ -167,7 +240,7 @@ start=$(date +%s)
 bh bud --isolation chroot --layers --pull="$BUILD_PULL" \
   --build-arg BASE_IMAGE="$base" \
   "${mounts[@]}" ${BUILD_ARGS:-} \
-  -f Dockerfile -t "$IMAGE" .
+  -f "$context/Dockerfile" -t "$IMAGE" "$context"
 echo "built $IMAGE in $(($(date +%s) - start)) s" >&2
 
 step "image"
@@ -175,3 +248,5 @@ bh images --format '{{.Name}}:{{.Tag}} {{.ID}} {{.Size}}' "$IMAGE"
 bh inspect --type image --format 'entrypoint={{.OCIv1.Config.Entrypoint}} cmd={{.OCIv1.Config.Cmd}} user={{.OCIv1.Config.User}}' "$IMAGE"
 echo
 echo "$IMAGE"
+((oci)) && write_archive
+exit 0

@@ -1,0 +1,3 @@
+module mlmodel.dev/hack/pause
+
+go 1.26

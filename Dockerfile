@@ -81,6 +81,6 @@ LABEL org.opencontainers.image.title="mlmodel-operator" \
 # Numeric, so runAsNonRoot can verify it without a passwd entry.
 USER 65532:65532
 WORKDIR /
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["mlmodel"]
 CMD ["--help"]

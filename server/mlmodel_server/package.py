@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from .columns import Column, check_columns, parse_column
 from .errors import ModelLoadError
 from .runtime.tensors import TensorSpec
 
@@ -35,8 +36,11 @@ class Package:
     version: str = ""
     time_created: str = ""
     description: str = ""
+    # Each side of the signature is tensor-based or column-based (MLflow allows no mix).
     inputs: list[SignatureTensor] = field(default_factory=list)
     outputs: list[SignatureTensor] = field(default_factory=list)
+    input_columns: list[Column] = field(default_factory=list)
+    output_columns: list[Column] = field(default_factory=list)
     input_example: Path | None = None
 
 
@@ -50,6 +54,8 @@ def read_package(root: Path) -> Package:
     if not isinstance(threads, int) or threads < 1:
         raise ModelLoadError(f"{root / MANIFEST}: flavors.tflite.num_threads must be an integer >= 1")
     signature = doc.get("signature") or {}
+    inputs, input_columns = _signature(signature.get("inputs"), root, "signature.inputs")
+    outputs, output_columns = _signature(signature.get("outputs"), root, "signature.outputs")
     return Package(
         root=root,
         model_path=_inside(root, flavor["model_path"], "flavors.tflite.model_path"),
@@ -60,8 +66,10 @@ def read_package(root: Path) -> Package:
         version=str(doc.get("version", "") or ""),
         time_created=str(doc.get("time_created", doc.get("utc_time_created", "")) or ""),
         description=str(doc.get("description", "") or ""),
-        inputs=_signature(signature.get("inputs"), root, "signature.inputs"),
-        outputs=_signature(signature.get("outputs"), root, "signature.outputs"),
+        inputs=inputs,
+        outputs=outputs,
+        input_columns=input_columns,
+        output_columns=output_columns,
         input_example=_example(root, doc),
     )
 
@@ -87,20 +95,31 @@ def _inside(root: Path, relative: str, field_name: str) -> Path:
     return path
 
 
-def _signature(raw: Any, root: Path, field_name: str) -> list[SignatureTensor]:
-    """MLflow keeps each side of the signature as a JSON string of tensor specs."""
+def _signature(raw: Any, root: Path, field_name: str) -> tuple[list[SignatureTensor], list[Column]]:
+    """MLflow keeps each side of the signature as a JSON string: tensor specs or column specs."""
     if raw is None:
-        return []
+        return [], []
     try:
         specs = json.loads(raw) if isinstance(raw, str) else raw
-        return [
-            SignatureTensor(s.get("name"), s["tensor-spec"]["dtype"], tuple(s["tensor-spec"]["shape"]))
-            for s in specs
-        ]
+        if all(_is_tensor(s) for s in specs):
+            return [_tensor_spec(s) for s in specs], []
+        if not any(_is_tensor(s) for s in specs):
+            return [], [parse_column(s) for s in specs]
+        raise ValueError("tensor and column specs are mixed")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelLoadError(
-            f"{root / MANIFEST}: {field_name} is not a list of tensor specs ({exc})"
+            f"{root / MANIFEST}: {field_name} is not a list of tensor specs or column specs ({exc})"
         ) from exc
+
+
+def _is_tensor(spec: dict[str, Any]) -> bool:
+    return spec.get("type") == "tensor" or "tensor-spec" in spec
+
+
+def _tensor_spec(spec: dict[str, Any]) -> SignatureTensor:
+    return SignatureTensor(
+        spec.get("name"), spec["tensor-spec"]["dtype"], tuple(spec["tensor-spec"]["shape"])
+    )
 
 
 def _example(root: Path, doc: dict[str, Any]) -> Path | None:
@@ -111,6 +130,12 @@ def _example(root: Path, doc: dict[str, Any]) -> Path | None:
 
 def check_signature(package: Package, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:
     """A manifest whose signature disagrees with the model is refused at load."""
+    for side, columns, actual in (
+        ("inputs", package.input_columns, inputs),
+        ("outputs", package.output_columns, outputs),
+    ):
+        if columns:
+            check_columns(columns, actual, side)
     for side, declared, actual in (("inputs", package.inputs, inputs), ("outputs", package.outputs, outputs)):
         if declared and len(declared) != len(actual):
             raise ModelLoadError(

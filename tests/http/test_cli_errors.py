@@ -103,7 +103,6 @@ def test_missing_auth_token_file(tmp_path):
     assert_one_line_error(result, "cannot read auth token file")
 
 
-
 def test_vision_pod_refuses_a_model_no_image_request_can_use(tmp_path):
     """A VisionService's server exits 1 naming the problem instead of turning Ready."""
     config = tmp_path / "vision.json"
@@ -116,3 +115,15 @@ def test_plain_service_still_serves_a_non_image_model(serve_process):
     """Without --vision-config the same model serves OIP; only vision routes would refuse."""
     server = serve_process("--model", MODELS / "multi_io.tflite")
     assert server.proc.poll() is None
+
+
+def test_column_signature_that_does_not_fit_the_model(tmp_path):
+    package = tmp_path / "iris"
+    shutil.copytree(PACKAGES / "iris_classifier", package)
+    manifest = (package / "MLmodel").read_text()
+    last = ', {"type": "double", "name": "petal width (cm)", "required": true}'
+    (package / "MLmodel").write_text(manifest.replace(last, ""))
+    result = serve("--package-dir", package, "--grpc-port", "0")
+    assert_one_line_error(
+        result, "signature.inputs has 3 columns but the model's input 'features' is float32[-1, 4]"
+    )

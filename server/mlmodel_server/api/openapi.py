@@ -73,12 +73,20 @@ def image() -> dict[str, Any]:
 
 
 def invocations() -> dict[str, Any]:
-    """MLflow scoring: exactly one of `inputs` or `instances` (tensor or named tensors)."""
-    tensor = {"oneOf": [{"type": "array", "items": {}}, {"type": "object", "additionalProperties": True}]}
+    """MLflow scoring: exactly one of its four input fields (`params` is ignored)."""
+    rows = {"type": "array", "items": {}}
+    tensor = {"oneOf": [rows, {"type": "object", "additionalProperties": True}]}
+    split = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {"columns": rows, "data": rows, "index": rows},
+        "additionalProperties": False,
+    }
+    records = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+    fields = {"dataframe_split": split, "dataframe_records": records, "inputs": tensor, "instances": tensor}
     body = {
         "type": "object",
-        "properties": {"inputs": tensor, "instances": tensor},
-        "minProperties": 1,
-        "maxProperties": 1,
+        "properties": {**fields, "params": _PARAMETERS},
+        "oneOf": [{"required": [name]} for name in fields],
     }
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": body}}}}

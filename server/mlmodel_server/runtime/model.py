@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..columns import Column
 from ..errors import InvalidInput, ModelLoadError
 from .fbmodel import NOT_TFLITE, is_tflite
 from .interpreter import interpreter_class, new_interpreter
@@ -37,6 +38,8 @@ class ModelConfig:
     pool_size: int = 0  # 0: one interpreter per core / num_threads
     description: str = ""
     solo_threads: int | None = None  # lone requests' interpreter; None: the pool's cores; 0: none
+    # The package's column-based input signature, which MLflow scoring maps onto the input.
+    input_columns: tuple[Column, ...] = ()
 
 
 def solo_threads(config: ModelConfig, pool_size: int) -> int:

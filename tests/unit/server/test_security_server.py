@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from mlmodel_server.api.auth import TokenFile
-from mlmodel_server.api.mlflow import _columns
+from mlmodel_server.codecs.mlflow import _instances_columns
 from mlmodel_server.codecs.oip import parse_request
 from mlmodel_server.errors import InvalidInput
 
@@ -33,7 +33,7 @@ def test_bytes_strings_still_decode() -> None:
 @pytest.mark.parametrize("rows", [[{"a": 1}, None], [{"a": 1}, [1, 2]], [{"": None}, 3]])
 def test_instances_rows_mixing_objects_and_tensors_are_a_client_error(rows: list[object]) -> None:
     with pytest.raises(InvalidInput, match="must be all objects"):
-        _columns(rows)
+        _instances_columns(rows)
 
 
 class Clock:

@@ -2,6 +2,7 @@
 
 Run inside the MLflow virtual environment (see dataplane.py):
     python mlflow_model.py --model m.tflite --out DIR
+    python mlflow_model.py --package PACKAGE_DIR --out DIR   # the package's model and signature
 then `mlflow models serve -m DIR --env-manager local` serves it on /invocations.
 
 The PythonModel is what an MLflow user writes for LiteRT: one interpreter
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
+import yaml
 from ai_edge_litert.interpreter import Interpreter
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 
 
 class TFLitePyfunc(mlflow.pyfunc.PythonModel):
@@ -35,6 +38,8 @@ class TFLitePyfunc(mlflow.pyfunc.PythonModel):
         self.lock = threading.Lock()
 
     def predict(self, context, model_input, params=None):
+        if isinstance(model_input, pd.DataFrame):
+            return self.predict_rows(model_input.to_numpy())
         named = model_input if isinstance(model_input, dict) else {self.inputs[0]["name"]: model_input}
         with self.lock:
             for detail in self.inputs:
@@ -43,6 +48,29 @@ class TFLitePyfunc(mlflow.pyfunc.PythonModel):
             self.interpreter.invoke()
             outputs = {d["name"]: self.interpreter.get_tensor(d["index"]) for d in self.outputs}
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
+
+    def predict_rows(self, rows):
+        """A column signature's frame (MLflow has put the columns in signature order): its
+        rows are the batch of the one input, resized to fit."""
+        detail, output = self.inputs[0], self.outputs[0]
+        with self.lock:
+            self.interpreter.resize_tensor_input(detail["index"], rows.shape)
+            self.interpreter.allocate_tensors()
+            self.interpreter.set_tensor(detail["index"], rows.astype(detail["dtype"]))
+            self.interpreter.invoke()
+            return self.interpreter.get_tensor(output["index"]).copy()
+
+
+def save_package(package: Path, out: Path) -> None:
+    """Save the pyfunc around a package's model, with the package's own signature."""
+    manifest = yaml.safe_load((package / "MLmodel").read_text())
+    mlflow.pyfunc.save_model(
+        path=str(out),
+        python_model=__file__,
+        artifacts={"tflite": str(package / manifest["flavors"]["tflite"]["model_path"])},
+        signature=ModelSignature.from_dict(manifest["signature"]),
+        pip_requirements=["ai-edge-litert"],
+    )
 
 
 def save(model_path: Path, out: Path) -> None:
@@ -65,10 +93,15 @@ def save(model_path: Path, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path)
+    source.add_argument("--package", type=Path, help="a package directory (MLmodel with a signature)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    save(args.model, args.out)
+    if args.package:
+        save_package(args.package, args.out)
+    else:
+        save(args.model, args.out)
 
 
 mlflow.models.set_model(TFLitePyfunc())

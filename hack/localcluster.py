@@ -242,6 +242,7 @@ class LocalCluster:
             bin_dir = self.bin_dir
         images = []
         if self.real_node:
+            self._node_preflight(bin_dir)
             with self._phase("images (built once, cached by input hash)"):
                 images = image_archives()
         with self._phase("certificates+configs"):
@@ -267,6 +268,11 @@ class LocalCluster:
         if self.real_node:
             with self._phase("real node: containerd, images, kubelet, kube-proxy"):
                 self.node().start(images)
+
+    def _node_preflight(self, bin_dir: Path) -> None:
+        """The real node's checks need no ports or certificates yet: fail before building."""
+        layout = NodeLayout(self.dir, self.pki, self.kubeconfigs, 0, 0, 0, 0)
+        RealNode(layout, bin_dir, self._supervisor, self._wait, self.api).preflight()
 
     def _prepare(self, bin_dir: Path) -> dict[str, int]:
         """Fresh dirs, PKI, kubeconfigs and the state file with newly picked ports."""

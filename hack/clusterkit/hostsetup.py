@@ -30,7 +30,7 @@ CHAIN_PREFIXES = ("KUBE-", "CNI-")
 # Host paths containerd, its shims and libcni create whatever their configuration says; the
 # ones that did not exist before `up` are removed again (deepest first) once empty.
 HOST_DIRS = tuple(Path(p) for p in (
-    "/run/containerd/s", "/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd",
+    "/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd",
     "/var/lib/cni/results", "/var/lib/cni", "/run/netns"))  # fmt: skip
 CNI_CACHE = Path("/var/lib/cni/results")
 NEEDED_TOOLS = {"containerd": "containerd", "runc": "runc", "ctr": "containerd",
@@ -51,8 +51,11 @@ def run(*argv: str, check: bool = True, timeout: float = 60) -> str:
 # --- preflight -------------------------------------------------------------------------------
 
 
-def preflight() -> None:
-    """Fail in one line, naming what is missing and what to do, before anything starts."""
+def preflight(owner: str | None = None) -> None:
+    """Fail in one line, naming what is missing and what to do, before anything starts.
+
+    `owner` is the directory of the cluster whose real node was last set up here, if any.
+    """
     if os.geteuid() != 0:
         raise ClusterError("the real node needs root (kubelet, containerd, links, cgroups); "
                            "run as root or `up --no-real-node`")  # fmt: skip
@@ -61,7 +64,7 @@ def preflight() -> None:
     if missing:
         raise ClusterError(f"the real node needs the Debian packages {', '.join(missing)}: {INSTALL_HINT}")
     _check_cgroups()
-    _check_links()
+    _check_links(owner)
     if "overlay" not in Path("/proc/filesystems").read_text():
         raise ClusterError("the kernel lacks overlayfs, which containerd's snapshotter needs")
 
@@ -78,11 +81,14 @@ def _check_cgroups() -> None:
                            ) from None  # fmt: skip
 
 
-def _check_links() -> None:
+def _check_links(owner: str | None) -> None:
     """Bridges and veth pairs must be creatable (CAP_NET_ADMIN); one real node per machine."""
     if Path(f"/sys/class/net/{NODE_LINK}").exists():
-        raise ClusterError(f"link {NODE_LINK} exists: another real-node cluster runs on this machine; "
-                           "`down` it first (its --dir) or `up --no-real-node`")  # fmt: skip
+        down = (
+            f"python hack/localcluster.py down --dir {owner}" if owner else "localcluster.py down --dir DIR"
+        )
+        raise ClusterError(f"a real node is already set up on this machine (link {NODE_LINK}): "
+                           f"`{down}` first, or `up --no-real-node`")  # fmt: skip
     probe = f"mlm-probe{os.getpid() % 10000}"
     proc = subprocess.run(["ip", "link", "add", probe, "type", "bridge"], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -141,11 +147,14 @@ def _make_cgroup(path: Path) -> None:
 # --- tearing down ----------------------------------------------------------------------------
 
 
-def teardown(layout: NodeLayout, bin_dir: Path, containerd_pids: list[int], marker: str) -> None:
+def teardown(
+    layout: NodeLayout, bin_dir: Path, containerd_pids: list[int], marker: str, host_wide: bool
+) -> None:
     """Remove the pods through CRI, stop containerd, then sweep what is left, in that order.
 
     Pods first, while containerd runs: the CNI plugins then undo their own namespaces,
-    veths, iptables rules and IP leases. The sweep after it catches what a crash left.
+    veths, iptables rules and IP leases. The sweep after it catches what a crash left; its
+    host-wide part (links, chains, cgroups, sysctls) runs only when `host_wide`.
     """
     if containerd_pids and layout.containerd_socket.exists():
         subprocess.run(crictl_argv(bin_dir, layout, "rmp", "--all", "--force"),
@@ -153,14 +162,20 @@ def teardown(layout: NodeLayout, bin_dir: Path, containerd_pids: list[int], mark
     procs.terminate(containerd_pids, signal.SIGTERM, 10.0, [], "containerd")
     _kill_leftover_processes(marker)
     _unmount_under(layout.root)
+    for sub in (layout.containerd_dir, layout.kubelet_dir):
+        shutil.rmtree(sub, ignore_errors=True)
+    if host_wide:
+        _sweep_host(layout)
+
+
+def _sweep_host(layout: NodeLayout) -> None:
+    """What the node changed outside its directory, whoever created it (kubelet, CNI, us)."""
     _delete_netns(layout)
     _delete_links()
     _purge_chains()
     _remove_cgroups()
     _restore_sysctls(layout)
     _remove_host_files(layout)
-    for sub in (layout.containerd_dir, layout.kubelet_dir):
-        shutil.rmtree(sub, ignore_errors=True)
 
 
 def _kill_leftover_processes(marker: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from . import hostsetup, nodeconfig
-from .common import CACHE, HACK, NODE_LINK, NODE_NAME, ClusterError, log
+from .common import CACHE, HACK, NODE_NAME, ClusterError, log
 from .nodeconfig import NodeLayout
 from .nodes import node_is_ready
 from .supervisor import Supervisor
@@ -43,16 +43,16 @@ class RealNode:
     orphan_dies: bool = False  # LocalCluster.die_with_parent
 
     # --- start ---------------------------------------------------------------------------
-    def prepare_host(self) -> None:
-        """Checks and host setup; before the apiserver, which binds the node's address."""
+    def preflight(self) -> None:
+        """Everything the node needs, checked before anything is built or started."""
         missing = [b for b in NODE_BINARIES if not os.access(self.bin_dir / b, os.X_OK)]
         if missing:
             raise ClusterError(f"{self.bin_dir} lacks {', '.join(missing)}: run hack/build-k8s.sh")
-        if NODE_LINK in _existing_links() and OWNER_FILE.is_file():
-            owner = OWNER_FILE.read_text().strip()
-            raise ClusterError(f"the real node of the cluster in {owner} still runs or was not torn "
-                               f"down: `python hack/localcluster.py down --dir {owner}` first")  # fmt: skip
-        hostsetup.preflight()
+        owner = OWNER_FILE.read_text().strip() if OWNER_FILE.is_file() else None
+        hostsetup.preflight(owner)
+
+    def prepare_host(self) -> None:
+        """Host setup; before the apiserver, which binds the node's address."""
         for sub in (self.layout.containerd_dir, self.layout.cni_conf_dir, self.layout.kubelet_dir):
             sub.mkdir(parents=True, exist_ok=True)
         hostsetup.setup(self.layout)
@@ -102,19 +102,21 @@ class RealNode:
 
     # --- stop ----------------------------------------------------------------------------
     def stop(self) -> None:
-        """Pods through CRI, containerd, then every trace on the host (hostsetup.teardown)."""
+        """Pods through CRI, containerd, then every trace on the host (hostsetup.teardown).
+
+        The host-wide part (links, chains, cgroups, sysctls) only if this cluster set the node
+        up: a cluster whose `up` failed its checks must not tear down another one's node.
+        """
         pids = self.supervisor.members("containerd")
-        hostsetup.teardown(self.layout, self.bin_dir, pids, self.supervisor.marker)
+        owner = OWNER_FILE.read_text().strip() if OWNER_FILE.is_file() else None
+        mine = owner == str(self.layout.root)
+        hostsetup.teardown(self.layout, self.bin_dir, pids, self.supervisor.marker, host_wide=mine)
         self.supervisor.forget("containerd")
-        if OWNER_FILE.is_file() and OWNER_FILE.read_text().strip() == str(self.layout.root):
+        if mine:
             OWNER_FILE.unlink()
 
     def leftovers(self) -> list[str]:
         return hostsetup.leftovers(self.layout, self.supervisor.marker)
-
-
-def _existing_links() -> set[str]:
-    return {p.name for p in Path("/sys/class/net").iterdir()}
 
 
 def _ok(argv: list[str]) -> bool:

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from localcluster import wait_until
 from tests.e2e.packages import MODELS, cm_version, configmap, mlmodel, package
-from tests.e2e.traffic import infer_body, service_address
+from tests.e2e.traffic import infer_body, post, service_address
 from tests.support.objects import Objects
 
 V1 = (MODELS / "classifier_float32.tflite").read_bytes()
@@ -35,7 +36,18 @@ def serve_v1(objs: Objects, name: str = "float", **spec: Any) -> tuple[str, int]
     objs.create(package(name, cm_version("1", f"{name}-1", KEY, V1)))
     objs.create(mlmodel(name, name, KEY, **spec))
     wait_ready(objs, "MLModelService", name)
-    return service_address(objs, name)
+    address = service_address(objs, name)
+    wait_until(lambda: answers(address, name), what=f"{name} answering through its Service", timeout=30,
+               interval=0.1)  # fmt: skip
+    return address
+
+
+def answers(address: tuple[str, int], name: str) -> bool:
+    """One good inference through the Service (kube-proxy's rules may trail Ready a moment)."""
+    try:
+        return post(address, path(name), BODY, timeout=2)[0] == 200
+    except OSError:
+        return False
 
 
 def publish(objs: Objects, name: str, version: str, data: bytes, **extra: Any) -> None:

@@ -10,17 +10,15 @@ import time
 from datetime import UTC, datetime
 
 from localcluster import LocalCluster
+from tests.e2e import scenarios
 from tests.e2e.conftest import wait_for
 from tests.e2e.scenarios import BODY, path, serve_v1, version_of
-from tests.e2e.traffic import Stream, post
+from tests.e2e.traffic import Stream
 from tests.support.objects import Objects
 
 
 def answers(address: tuple[str, int]) -> bool:
-    try:
-        return post(address, path("float"), BODY, timeout=2)[0] == 200
-    except OSError:
-        return False
+    return scenarios.answers(address, "float")
 
 
 def test_auto_stop_terminates_pods_and_restart_serves_again(objs: Objects) -> None:

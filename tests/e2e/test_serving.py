@@ -31,7 +31,7 @@ from tests.e2e.packages import (
     sha,
     tarball,
 )
-from tests.e2e.traffic import post, service_address
+from tests.e2e.traffic import post, ready_through, service_address
 from tests.support.objects import Objects
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,11 +48,13 @@ def litert(model: Path, array: np.ndarray) -> np.ndarray:
 
 
 def triton_infer(address: tuple[str, int], model: str, array: np.ndarray) -> np.ndarray:
+    wait_for(lambda: ready_through(address), f"{model} ready through its Service", 30)
     client = triton.InferenceServerClient(url=f"{address[0]}:{address[1]}")
     assert client.is_model_ready(model)
     tensor = triton.InferInput("image", list(array.shape), "UINT8" if array.dtype == np.uint8 else "FP32")
     tensor.set_data_from_numpy(array, binary_data=True)
-    return np.array(client.infer(model, [tensor]).as_numpy("probabilities"))
+    result = client.infer(model, [tensor])
+    return np.array(result.as_numpy(result.get_response()["outputs"][0]["name"]))
 
 
 def wait_ready(objs: Objects, kind: str, name: str, timeout: float = 180) -> float:

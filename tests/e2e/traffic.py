@@ -49,6 +49,18 @@ def post(
         conn.close()
 
 
+def ready_through(address: tuple[str, int]) -> bool:
+    """GET /v2/health/ready through the Service answers 200 (kube-proxy may trail Ready)."""
+    conn = http.client.HTTPConnection(*address, timeout=2)
+    try:
+        conn.request("GET", "/v2/health/ready")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
 @dataclass
 class Stream:
     """`workers` threads posting `body` to `path` until stopped; answers keyed by `label`."""
@@ -57,6 +69,7 @@ class Stream:
     path: str
     body: bytes
     label: Any  # bytes of a 200 answer -> a short name (e.g. "v1"/"v2"); None: "ok"
+    content_type: str = "application/json"
     workers: int = 4
     pause: float = 0.02
     answers: Counter[str] = field(default_factory=Counter)
@@ -87,7 +100,7 @@ class Stream:
     def _attempt(self) -> tuple[bool, str]:
         """(answered, what): the answer's label, or the HTTP status or error of a failure."""
         try:
-            status, raw = post(self.address, self.path, self.body)
+            status, raw = post(self.address, self.path, self.body, self.content_type)
         except OSError as exc:
             return False, f"{type(exc).__name__}: {exc}"
         if status != 200:

@@ -6,9 +6,9 @@ For each model it measures, side by side on this machine:
   * the physical limit: a raw in-process LiteRT invoke loop (no HTTP) in the
     best configuration (one interpreter on every core, or one single-threaded
     interpreter per core in threads), and one single-threaded invoke;
-  * `mlmodel serve` over binary OIP, JSON OIP, MLflow's /invocations and the
-    vision path, plus the vision path through a "remote vision" proxy hop;
-  * KServe's Python ModelServer (binary and JSON OIP) and `mlflow models serve`
+  * `mlmodel serve` over binary OIP, gRPC OIP, JSON OIP, MLflow's /invocations and
+    the vision path, plus the vision path through a "remote vision" proxy hop;
+  * KServe's Python ModelServer (binary, gRPC and JSON OIP) and `mlflow models serve`
     (/invocations), each from its own cached venv,
 at each concurrency of a closed-loop client, then prints the tables and the
 targets' verdicts and writes results/dataplane.json, results/dataplane.png and
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import cpustat
+import grpcload
 import loadgen
 import plot
 import rawlimit
@@ -47,7 +48,8 @@ import workloads as wl
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "tests" / "fixtures" / "models"
-PEER_PATHS = {report.KSERVE: (wl.BINARY_OIP, wl.JSON_OIP), report.MLFLOW: (wl.INVOCATIONS,)}
+PEER_PATHS = {report.KSERVE: (wl.BINARY_OIP, wl.GRPC_OIP, wl.JSON_OIP), report.MLFLOW: (wl.INVOCATIONS,)}
+OIP_PATHS = (wl.BINARY_OIP, wl.GRPC_OIP, wl.JSON_OIP, wl.INVOCATIONS)
 
 
 @dataclass(frozen=True)
@@ -119,20 +121,27 @@ class Bench:
             self._cell(report.RAW, config.label, config.interpreters, measure)
 
     def ours(self) -> None:
-        paths = wl.PATHS if self.w.image_classifier else (wl.BINARY_OIP, wl.JSON_OIP, wl.INVOCATIONS)
-        spec = servers.ours(self.w.path, self.w.labels, self.w.name, servers.free_port(), self.s.server_args)
+        paths = wl.PATHS if self.w.image_classifier else OIP_PATHS
+        spec = servers.ours(
+            self.w.path,
+            self.w.labels,
+            self.w.name,
+            servers.free_port(),
+            self.s.server_args,
+            servers.free_port(),
+        )
         with servers.running(spec, self.s.log_dir) as server:
-            self.serve_paths(report.OURS, spec.port, paths, (server.pid,))
+            self.serve_paths(report.OURS, spec, paths, (server.pid,))
             if self.w.image_classifier:
                 proxy = servers.vision_proxy(spec.port, self.w.name, servers.free_port())
                 with servers.running(proxy, self.s.log_dir) as hop:
-                    self.serve_paths(report.PROXY, proxy.port, (wl.VISION,), (server.pid, hop.pid))
+                    self.serve_paths(report.PROXY, proxy, (wl.VISION,), (server.pid, hop.pid))
 
     def kserve(self) -> None:
         venv = self.venvs[report.KSERVE]
-        spec = servers.kserve(venv, self.w.path, self.w.name, servers.free_port())
+        spec = servers.kserve(venv, self.w.path, self.w.name, servers.free_port(), servers.free_port())
         with servers.running(spec, self.s.log_dir) as server:
-            self.serve_paths(report.KSERVE, spec.port, PEER_PATHS[report.KSERVE], (server.pid,))
+            self.serve_paths(report.KSERVE, spec, PEER_PATHS[report.KSERVE], (server.pid,))
 
     def mlflow(self) -> None:
         venv = self.venvs[report.MLFLOW]
@@ -146,21 +155,26 @@ class Bench:
             )
             spec = servers.mlflow(venv, model_dir, servers.free_port())
             with servers.running(spec, self.s.log_dir) as server:
-                self.serve_paths(report.MLFLOW, spec.port, PEER_PATHS[report.MLFLOW], (server.pid,))
+                self.serve_paths(report.MLFLOW, spec, PEER_PATHS[report.MLFLOW], (server.pid,))
 
     @property
     def timing(self) -> tuple[float, float]:
         return self.s.warmup, self.s.duration
 
-    def serve_paths(self, server: str, port: int, paths: tuple[str, ...], pgids: tuple[int, ...]) -> None:
-        """Check each path once, then measure it at every concurrency."""
+    def serve_paths(
+        self, server: str, spec: servers.ServerSpec, paths: tuple[str, ...], pgids: tuple[int, ...]
+    ) -> None:
+        """Check each path once, then measure it at every concurrency (gRPC on its own port,
+        with its own client; the metrics stay on the HTTP port)."""
         self.quiet.wait(30)
         for path in paths:
             request = wl.BUILDERS[path](self.w)
+            grpc = path == wl.GRPC_OIP
+            port, generator = (spec.grpc_port, grpcload) if grpc else (spec.port, loadgen)
             self.check(server, path, port, request)
             for c in self.s.concurrencies:
-                meters = self._meters(server, port, pgids)
-                measure = partial(loadgen.measure, servers.HOST, port, request, c, self.timing, meters)
+                meters = self._meters(server, spec.port, pgids)
+                measure = partial(generator.measure, servers.HOST, port, request, c, self.timing, meters)
                 self._cell(server, path, c, measure)
 
     def _meters(self, server: str, port: int, pgids: tuple[int, ...]) -> list[loadgen.WindowMeter]:
@@ -183,9 +197,14 @@ class Bench:
             result = min(result, again, key=lambda r: r.window.get("other_cores", 0.0))
         self._add(server, path, concurrency, result)
 
-    def check(self, server: str, path: str, port: int, request: loadgen.HttpRequest) -> None:
+    def check(
+        self, server: str, path: str, port: int, request: loadgen.HttpRequest | grpcload.GrpcRequest
+    ) -> None:
         """One request first: the server must answer what a direct invoke computes."""
-        response = loadgen.run(loadgen.fetch(servers.HOST, port, request))
+        if isinstance(request, grpcload.GrpcRequest):
+            response: loadgen.HttpResponse | bytes = loadgen.run(grpcload.call(servers.HOST, port, request))
+        else:
+            response = loadgen.run(loadgen.fetch(servers.HOST, port, request))
         try:
             ok = wl.matches(path, wl.decode(path, response), self.reference)
             verdict = "ok" if ok else "answer differs from a direct invoke"

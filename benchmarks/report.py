@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workloads import BINARY_OIP, INVOCATIONS, JSON_OIP, PATHS, VISION
+from workloads import BINARY_OIP, GRPC_OIP, INVOCATIONS, JSON_OIP, PATHS, VISION
 
 OURS, KSERVE, MLFLOW, RAW, PROXY = "mlmodel", "KServe", "MLflow", "raw LiteRT", "remote vision proxy"
 SINGLE_INVOKE = "1 interpreter(s) x 1 thread(s)"
@@ -51,6 +51,7 @@ def verdicts(rows: Sequence[Row], concurrencies: Sequence[int]) -> list[Verdict]
         return []
     applies = single["p50_ms"] >= TARGET_MIN_INVOKE_MS
     found = _limit_verdicts(rows, concurrencies, applies)
+    found += _grpc_verdicts(rows, concurrencies, applies)
     found += _latency_verdicts(rows, single, applies)
     found += _peer_verdicts(rows, concurrencies, applies)
     return found
@@ -68,6 +69,23 @@ def _limit_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: 
         out.append(
             Verdict(
                 f"binary OIP throughput, c={c}, vs raw limit", measured, ">= 80%", _met(applies, ratio >= 0.8)
+            )
+        )
+    return out
+
+
+def _grpc_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:
+    """gRPC must cost no throughput against binary REST once requests overlap."""
+    out = []
+    for c in (c for c in concurrencies if c >= 4):
+        grpc, rest = _cell(rows, OURS, GRPC_OIP, c), _cell(rows, OURS, BINARY_OIP, c)
+        if grpc is None or rest is None or not rest["throughput"]:
+            continue
+        ratio = grpc["throughput"] / rest["throughput"]
+        measured = f"{grpc['throughput']:.0f} / {rest['throughput']:.0f} req/s = {ratio:.0%}"
+        out.append(
+            Verdict(
+                f"gRPC OIP throughput, c={c}, vs binary OIP", measured, ">= 100%", _met(applies, ratio >= 1.0)
             )
         )
     return out
@@ -96,7 +114,7 @@ def _latency_verdicts(rows: Sequence[Row], single: Row, applies: bool) -> list[V
 
 def _peer_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:
     out = []
-    for peer, path in ((KSERVE, BINARY_OIP), (KSERVE, JSON_OIP), (MLFLOW, INVOCATIONS)):
+    for peer, path in ((KSERVE, BINARY_OIP), (KSERVE, GRPC_OIP), (KSERVE, JSON_OIP), (MLFLOW, INVOCATIONS)):
         ratios = [_peer_ratio(rows, peer, path, c) for c in concurrencies]
         known = [r for r in ratios if r is not None]
         if not known:

@@ -2,7 +2,7 @@
 
 Scraped at the opening and the close of the measured window: the mean invoke
 time (`mlmodel_inference_duration_seconds`) and the mean time a POST spends
-inside the ASGI app (`mlmodel_request_duration_seconds`). With the client's
+inside the ASGI app or the gRPC handler (`mlmodel_request_duration_seconds`). With the client's
 latency they split a request into invoke, app overhead (body, parsing, the
 executor hop, encoding) and HTTP + client.
 """
@@ -14,7 +14,9 @@ import re
 
 SERIES = {
     "invoke": re.compile(r"^mlmodel_inference_duration_seconds_(sum|count)\{.*\} (\S+)$", re.M),
-    "app": re.compile(r'^mlmodel_request_duration_seconds_(sum|count)\{method="POST".*\} (\S+)$', re.M),
+    "app": re.compile(
+        r'^mlmodel_request_duration_seconds_(sum|count)\{method="(?:POST|GRPC)".*\} (\S+)$', re.M
+    ),
 }
 
 

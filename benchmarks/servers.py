@@ -30,6 +30,7 @@ class ServerSpec:
     port: int
     ready_path: str
     env: dict[str, str] = field(default_factory=dict)
+    grpc_port: int = 0  # 0: no gRPC
 
 
 class ServerFailed(RuntimeError):
@@ -42,18 +43,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ours(model: Path, labels: Path | None, name: str, port: int, extra: Sequence[str] = ()) -> ServerSpec:
+def ours(
+    model: Path, labels: Path | None, name: str, port: int, extra: Sequence[str] = (), grpc_port: int = 0
+) -> ServerSpec:
     argv = [sys.executable, "-m", "mlmodel_server.cli", "serve", "--model", str(model), "--name", name]
     argv += ["--labels", str(labels)] if labels else []
-    argv += ["--host", HOST, "--port", str(port), "--log-level", "warning", *extra]
-    return ServerSpec("mlmodel", argv, port, "/v2/health/ready")
+    argv += ["--host", HOST, "--port", str(port), "--grpc-port", str(grpc_port), "--log-level", "warning"]
+    return ServerSpec("mlmodel", [*argv, *extra], port, "/v2/health/ready", grpc_port=grpc_port)
 
 
-def kserve(venv: Path, model: Path, name: str, port: int) -> ServerSpec:
+def kserve(venv: Path, model: Path, name: str, port: int, grpc_port: int = 0) -> ServerSpec:
     argv = [str(venv / "bin" / "python"), str(HERE / "peers" / "kserve_server.py")]
     argv += ["--model_path", str(model), "--model_name", name, "--http_port", str(port)]
-    argv += ["--enable_grpc", "false", "--enable_latency_logging", "false"]
-    return ServerSpec("KServe", argv, port, "/v2/health/ready")
+    argv += ["--enable_grpc", "true" if grpc_port else "false", "--enable_latency_logging", "false"]
+    argv += ["--grpc_port", str(grpc_port)] if grpc_port else []
+    return ServerSpec("KServe", argv, port, "/v2/health/ready", grpc_port=grpc_port)
 
 
 def mlflow(venv: Path, model_dir: Path, port: int) -> ServerSpec:

@@ -1,7 +1,8 @@
 """The requests of every path, serialised once, and how to read each answer back.
 
 Every server gets the same input tensor: binary OIP (a JSON header plus the raw
-float32 bytes, as tritonclient sends them), JSON OIP (flat `data`), MLflow's
+float32 bytes, as tritonclient sends them), JSON OIP (flat `data`), gRPC OIP (a
+ModelInferRequest with raw_input_contents, as tritonclient.grpc sends it), MLflow's
 /invocations (`{"inputs": nested}`) and, for image classifiers, the vision path
 (the same tensor as a PNG).
 """
@@ -17,10 +18,13 @@ import orjson
 from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
+from grpcload import GrpcRequest
 from loadgen import HttpRequest, HttpResponse
+from mlmodel_server.proto import grpc_predict_v2_pb2 as pb
 
 BINARY_OIP, JSON_OIP, INVOCATIONS, VISION = "binary OIP", "JSON OIP", "MLflow /invocations", "vision"
-PATHS = (BINARY_OIP, JSON_OIP, INVOCATIONS, VISION)
+GRPC_OIP = "gRPC OIP"
+PATHS = (BINARY_OIP, GRPC_OIP, JSON_OIP, INVOCATIONS, VISION)
 OIP_DATATYPES = {np.dtype(np.float32): "FP32", np.dtype(np.uint8): "UINT8", np.dtype(np.int8): "INT8"}
 
 
@@ -83,6 +87,14 @@ def binary_oip(w: Workload) -> HttpRequest:
     return HttpRequest("POST", f"/v2/models/{w.name}/infer", body, headers)
 
 
+def grpc_oip(w: Workload) -> GrpcRequest:
+    request = pb.ModelInferRequest(model_name=w.name)
+    for name, a in w.inputs.items():
+        request.inputs.add(name=name, datatype=OIP_DATATYPES[a.dtype], shape=a.shape)
+        request.raw_input_contents.append(a.tobytes())
+    return GrpcRequest(request.SerializeToString())
+
+
 def json_oip(w: Workload) -> HttpRequest:
     specs = [
         {"name": name, "datatype": OIP_DATATYPES[a.dtype], "shape": list(a.shape), "data": a.ravel()}
@@ -108,14 +120,22 @@ def vision(w: Workload, name: str | None = None) -> HttpRequest:
     return HttpRequest("POST", path, buffer.getvalue(), (("Content-Type", "image/png"),))
 
 
-BUILDERS = {BINARY_OIP: binary_oip, JSON_OIP: json_oip, INVOCATIONS: invocations, VISION: vision}
+BUILDERS = {
+    BINARY_OIP: binary_oip,
+    GRPC_OIP: grpc_oip,
+    JSON_OIP: json_oip,
+    INVOCATIONS: invocations,
+    VISION: vision,
+}
 
 
 # -- answers -------------------------------------------------------------------
 
 
-def decode(path: str, response: HttpResponse) -> dict[str, np.ndarray]:
+def decode(path: str, response: HttpResponse | bytes) -> dict[str, np.ndarray]:
     """The output tensors of an answer on `path` (the vision path: its confidences)."""
+    if isinstance(response, bytes):
+        return _grpc_outputs(response)
     if response.status != 200:
         raise ValueError(f"HTTP {response.status}: {response.body[:300].decode('utf-8', 'replace')}")
     if path == VISION:
@@ -142,6 +162,16 @@ def _oip_outputs(response: HttpResponse) -> dict[str, np.ndarray]:
         outputs[out["name"]] = np.frombuffer(chunk, dtype="<f4").reshape(out["shape"])
         offset += size
     return outputs
+
+
+def _grpc_outputs(body: bytes) -> dict[str, np.ndarray]:
+    """FP32 outputs, raw (ours, Triton) or typed (KServe answers raw requests typed)."""
+    answer = pb.ModelInferResponse.FromString(body)
+    if answer.raw_output_contents:
+        arrays = [np.frombuffer(raw, dtype="<f4") for raw in answer.raw_output_contents]
+    else:
+        arrays = [np.asarray(out.contents.fp32_contents, dtype=np.float32) for out in answer.outputs]
+    return {out.name: a.reshape(tuple(out.shape)) for out, a in zip(answer.outputs, arrays, strict=True)}
 
 
 def matches(path: str, got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> bool:

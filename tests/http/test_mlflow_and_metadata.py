@@ -29,6 +29,15 @@ def test_invocations_with_instances_rows(clients):
     assert response.json()["predictions"]["sum"] == [[2.0, 3.0, 4.0, 5.0]]
 
 
+def test_dataframes_for_a_tensor_model_name_a_column_per_input(clients):
+    """MLflow's reading of a DataFrame under a tensor signature: each cell one batch element."""
+    split = {"columns": ["b", "a"], "data": [[[1, 1, 1, 1], [1.0, 2.0, 3.0, 4.0]]]}
+    response = clients("multi_io").post("/invocations", json={"dataframe_split": split})
+    assert response.json() == {"predictions": {"sum": [[2.0, 3.0, 4.0, 5.0]], "prod": [[2, 2, 2, 2]]}}
+    records = [{"a": [1.0, 2.0, 3.0, 4.0], "b": [1, 1, 1, 1]}]
+    assert clients("multi_io").post("/invocations", json={"dataframe_records": records}).status_code == 200
+
+
 def test_invocations_single_input_tensor(clients):
     image = [[[[255, 0, 0]] * 32] * 32]
     response = clients("classifier_uint8").post("/invocations", json={"inputs": image})
@@ -40,12 +49,13 @@ def test_invocations_single_input_tensor(clients):
     "body,content_type,status,code,message",
     [
         (b'{"inputs": 1, "instances": 2}', "application/json", 400, "BAD_REQUEST", "exactly one of"),
+        (b'{"dataframe_split": {}}', "application/json", 400, "BAD_REQUEST", "with a 'data' field"),
         (
-            b'{"dataframe_split": {}}',
+            b'{"dataframe_records": [{"a": [1, 2, 3, 4]}]}',
             "application/json",
             400,
             "INVALID_PARAMETER_VALUE",
-            "needs a column-based signature",
+            "Model is missing inputs ['b']",
         ),
         (b"a,b\n1,2", "text/csv", 415, "BAD_REQUEST", "Content-Type 'text/csv'"),
         (b"{}", "application/json; charset=latin-1", 415, "BAD_REQUEST", "'charset=latin-1'"),

@@ -22,12 +22,13 @@ import pandas as pd
 import pytest
 from benchmarks import servers, venvs
 
-from tests.conftest import PACKAGES, ServerProcess
+from tests.conftest import MODELS, PACKAGES, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 IRIS = PACKAGES / "iris_classifier"
+MODEL = MODELS / "iris_classifier.tflite"
 NAMES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.7, 3.0, 5.2, 2.3]]
 FRAME = pd.DataFrame(ROWS, columns=NAMES)
@@ -80,6 +81,17 @@ SAME = {
 }
 
 
+# Bodies for a tensor signature (one row: the pyfunc feeds the interpreter's [1, 4] input).
+TENSOR = {
+    "inputs": {"inputs": ROWS[:1]},
+    "instances": {"instances": ROWS[:1]},
+    "split": {"dataframe_split": FRAME[:1].to_dict(orient="split")},
+    "records": {"dataframe_records": FRAME[:1].to_dict(orient="records")},
+    "short row": {"inputs": [ROWS[0][:3]]},
+    "three columns": {"dataframe_split": FRAME[NAMES[:3]][:1].to_dict(orient="split")},
+}
+
+
 @pytest.fixture(scope="module")
 def mlflow_venv() -> Path:
     return venvs.ensure("mlflow", ROOT / "benchmarks" / "requirements-mlflow.txt")
@@ -99,8 +111,8 @@ def mlflow_serving(venv: Path, package: Path, work: Path) -> Iterator[str]:
 
 
 @contextmanager
-def ours_serving(package: Path) -> Iterator[str]:
-    server = ServerProcess(["--package-dir", str(package)]).wait_ready()
+def ours_serving(*args: str) -> Iterator[str]:
+    server = ServerProcess(list(args)).wait_ready()
     try:
         yield server.url
     finally:
@@ -111,7 +123,7 @@ def ours_serving(package: Path) -> Iterator[str]:
 def iris_pair(mlflow_venv, tmp_path_factory) -> Iterator[tuple[str, str]]:
     with (
         mlflow_serving(mlflow_venv, IRIS, tmp_path_factory.mktemp("mlflow")) as theirs,
-        ours_serving(IRIS) as ours,
+        ours_serving("--package-dir", str(IRIS)) as ours,
     ):
         yield theirs, ours
 
@@ -125,9 +137,22 @@ def integer_pair(mlflow_venv, tmp_path_factory) -> Iterator[tuple[str, str]]:
     manifest.write_text(manifest.read_text().replace('"type": "double"', '"type": "integer"'))
     with (
         mlflow_serving(mlflow_venv, package, tmp_path_factory.mktemp("mlflow")) as theirs,
-        ours_serving(package) as ours,
+        ours_serving("--package-dir", str(package)) as ours,
     ):
         yield theirs, ours
+
+
+@pytest.fixture(scope="module")
+def tensor_pair(mlflow_venv, tmp_path_factory) -> Iterator[tuple[str, str]]:
+    """The bare model: MLflow's pyfunc gets an unnamed tensor signature (-1, 4) from one run
+    (and takes one row, as it is written); ours serves the .tflite's own tensors."""
+    work = tmp_path_factory.mktemp("tensor")
+    model_dir = work / "pyfunc"
+    saver = [str(mlflow_venv / "bin" / "python"), str(ROOT / "benchmarks" / "peers" / "mlflow_model.py")]
+    subprocess.run([*saver, "--model", str(MODEL), "--out", str(model_dir)], check=True, capture_output=True)
+    spec = servers.mlflow(mlflow_venv, model_dir, servers.free_port())
+    with servers.running(spec, work / "logs"), ours_serving("--model", str(MODEL)) as ours:
+        yield f"http://{servers.HOST}:{spec.port}", ours
 
 
 def answer(url: str, body: object) -> tuple[int, dict]:
@@ -154,6 +179,12 @@ def assert_same(theirs: tuple[int, dict], ours: tuple[int, dict]) -> None:
 def test_same_answer_as_mlflow_models_serve(iris_pair, case):
     theirs, ours = iris_pair
     assert_same(answer(theirs, SAME[case]), answer(ours, SAME[case]))
+
+
+@pytest.mark.parametrize("case", list(TENSOR))
+def test_tensor_signature_same_answer_as_mlflow_models_serve(tensor_pair, case):
+    theirs, ours = tensor_pair
+    assert_same(answer(theirs, TENSOR[case]), answer(ours, TENSOR[case]))
 
 
 def test_mlflow_client_reads_us_as_it_reads_mlflow(iris_pair, mlflow_venv):

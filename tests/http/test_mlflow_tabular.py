@@ -120,8 +120,10 @@ def test_ping_and_version_answer_as_mlflow_does(iris_url):
 
 
 def test_the_same_model_without_its_package_takes_tensors(serve_process, iris, frame):
-    """No MLmodel, no columns: `inputs` is the tensor, and a DataFrame says what is missing."""
+    """No MLmodel, no columns: `inputs` is the tensor, and a DataFrame's unnamed columns make
+    up each row, in the frame's order, as MLflow reads one under an unnamed tensor signature."""
     server = serve_process("--model", MODELS / "iris_classifier.tflite")
     assert_predicts(invoke(server.url, {"inputs": frame.to_numpy().tolist()}), iris)
-    refused = invoke(server.url, {"dataframe_split": frame.to_dict(orient="split")})
-    assert refused.status_code == 400 and "column-based signature" in refused.json()["message"]
+    assert_predicts(invoke(server.url, {"dataframe_split": frame.to_dict(orient="split")}), iris)
+    wrong = invoke(server.url, {"dataframe_split": frame.iloc[:, :3].to_dict(orient="split")})
+    assert wrong.status_code == 400 and "does not match expected shape (-1, 4)" in wrong.json()["message"]

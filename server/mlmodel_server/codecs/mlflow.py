@@ -9,7 +9,8 @@ What they become depends on the model's signature, as in MLflow:
   converted to their MLflow types and stacked into the one input tensor. Missing columns
   are refused by name, extra columns ignored, as MLflow's `_enforce_schema` does.
 - tensor-based (the model's own tensors): `inputs` / `instances` hold a tensor, a dict of
-  named tensors, or rows of named tensors.
+  named tensors, or rows of named tensors; a dataframe has a column per input (or, for one
+  input, unnamed columns that make up each row).
 
 Conversions follow what `mlflow models serve` answers (it casts each column with pandas
 before enforcing the schema), except where that cast loses information: MLflow documents
@@ -171,7 +172,8 @@ def column_tensor(frame: Frame, columns: Sequence[Column], spec: TensorSpec) -> 
     ]
     _require_all(frame, columns, labels)
     matrix = np.stack(arrays, axis=-1) if len(spec.shape_signature) == 2 else arrays[0]
-    return matrix.astype(spec.dtype)
+    with np.errstate(over="ignore"):  # a double beyond float32 is inf to a float32 model, as in MLflow
+        return matrix.astype(spec.dtype)
 
 
 def _column_labels(frame: Frame, columns: Sequence[Column]) -> list[str | int | None]:
@@ -281,12 +283,9 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
 
 
 def tensor_inputs(model: TFLiteModel, key: str, value: Any) -> dict[str, np.ndarray]:
-    """`inputs` (a tensor, or a dict of tensors) or `instances` (rows, stacked)."""
+    """`inputs` (a tensor, or a dict of tensors), `instances` (rows, stacked) or a dataframe."""
     if key.startswith("dataframe"):
-        raise InvalidInput(
-            f"'{key}' needs a column-based signature in the package's MLmodel; this model's inputs "
-            "are tensors: send 'inputs' or 'instances'"
-        )
+        return _frame_tensors(model, to_frame(key, value, ()))
     if key == "instances" and isinstance(value, list) and value and isinstance(value[0], dict):
         value = _instances_columns(value)
     if isinstance(value, dict):
@@ -295,6 +294,21 @@ def tensor_inputs(model: TFLiteModel, key: str, value: Any) -> dict[str, np.ndar
         names = ", ".join(t.name for t in model.inputs)
         raise InvalidInput(f"the model has several inputs ({names}): send a dict of named tensors")
     return {model.inputs[0].name: _tensor(model, model.inputs[0].name, value)}
+
+
+def _frame_tensors(model: TFLiteModel, frame: Frame) -> dict[str, np.ndarray]:
+    """A DataFrame for a tensor model, as MLflow reads one: a column per input name, each cell
+    one batch element (a value or nested lists); a single-input model also takes unnamed
+    columns, each row's cells then being one batch element's values."""
+    names = [t.name for t in model.inputs]
+    if all(name in frame for name in names):
+        return {name: _tensor(model, name, frame[name]) for name in names}
+    if len(names) > 1 or not frame:
+        missing = [name for name in names if name not in frame]
+        raise InvalidInput(f"Model is missing inputs {missing}: name a dataframe column after each input")
+    cells = list(frame.values())
+    rows = cells[0] if len(cells) == 1 else [list(row) for row in zip(*cells, strict=True)]
+    return {names[0]: _tensor(model, names[0], rows)}
 
 
 def _instances_columns(rows: list[Any]) -> dict[str, list[Any]]:

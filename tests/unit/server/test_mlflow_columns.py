@@ -18,7 +18,7 @@ from mlmodel_server.errors import InvalidInput, ModelLoadError
 from mlmodel_server.package import check_signature, read_package
 from mlmodel_server.runtime.model import ModelConfig, TFLiteModel
 from mlmodel_server.runtime.tensors import TensorSpec
-from tests.conftest import PACKAGES
+from tests.conftest import MODELS, PACKAGES
 
 IRIS = PACKAGES / "iris_classifier"
 NAMES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -39,6 +39,14 @@ def iris() -> TFLiteModel:
     )
     model.load()
     check_signature(package, model.inputs, model.outputs)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="module")
+def multi_io() -> TFLiteModel:
+    model = TFLiteModel(ModelConfig(MODELS / "multi_io.tflite", pool_size=1))
+    model.load()
     yield model
     model.close()
 
@@ -227,7 +235,7 @@ def test_input_example_is_a_valid_dataframe_split(iris):
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from([*NAMES, "x"]), inner, max_size=5)
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from([*NAMES, "a", "b"]), inner, max_size=5)
     ),
     max_leaves=20,
 )
@@ -242,3 +250,13 @@ def test_any_json_is_an_array_or_a_client_error(iris, key, value):
     except InvalidInput:
         return
     assert array.dtype == np.float32 and array.ndim == 2 and array.shape[1] == 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs"]), value=JSON)
+def test_any_json_for_a_tensor_model_is_tensors_or_a_client_error(multi_io, key, value):
+    try:
+        inputs = decode(multi_io, key, value)
+    except InvalidInput:
+        return
+    assert all(array.dtype == multi_io.input_spec(name).dtype for name, array in inputs.items())

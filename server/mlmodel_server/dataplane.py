@@ -24,7 +24,7 @@ from .runtime.tensors import TensorSpec
 from .vision.service import VisionService
 
 SERVER_NAME = "mlmodel"
-EXTENSIONS = ("binary_tensor_data", "model_metadata", "vision", "mlflow_scoring")
+EXTENSIONS = ("binary_tensor_data", "statistics", "model_metadata", "vision", "mlflow_scoring")
 PLATFORM = "tensorflow_lite"
 TRITON_TYPES = {"FP32": "TYPE_FP32", "FP16": "TYPE_FP16", "FP64": "TYPE_FP64", "BYTES": "TYPE_STRING"}
 
@@ -77,6 +77,16 @@ class DataPlane:
             "input": [_triton_tensor(t) for t in model.inputs],
             "output": [_triton_tensor(t) for t in model.outputs],
         }
+
+    def model_statistics(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+        """The statistics extension's answer: every model's, or one model's (and version's)."""
+        if name is None:
+            if version is not None:
+                raise InvalidInput("a version needs a model name")
+            models = list(self.models.values())
+        else:
+            models = [self.model(name, version, need_ready=False)]
+        return {"model_stats": [m.stats.as_dict(m.name, m.version) for m in models]}
 
     # -- look-up -----------------------------------------------------------------
 

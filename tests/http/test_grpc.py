@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tg
 import tritonclient.grpc.aio as tg_aio
+import tritonclient.http as triton_http
 from tritonclient.grpc import service_pb2 as pb
 from tritonclient.grpc import service_pb2_grpc
 
@@ -31,6 +32,10 @@ from mlmodel_server.server import GrpcEndpoint, assemble
 from tests.conftest import MODELS, free_port
 from tests.http.test_live_server import PUBLISHED, direct_invoke
 
+JSON_BODY = (
+    b'{"inputs": [{"name": "a", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}, '
+    b'{"name": "b", "shape": [1, 4], "datatype": "INT32", "data": [1, 1, 1, 1]}]}'
+)
 FIXTURES = ["multi_io", "classifier_uint8", "classifier_float32", "classifier_metadata", "detector_ssd"]
 # The InferTensorContents field each datatype travels in (the OIP's table, written out anew).
 FIELDS = {
@@ -312,6 +317,31 @@ def test_grpc_port_taken_is_one_line_and_zero_turns_grpc_off(serve_process):
     server = serve_process("--model", MODELS / "multi_io.tflite", "--grpc-port", "0")  # the last one wins
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.grpc_port), timeout=2).close()
+
+
+def test_statistics_extension_over_rest_and_grpc(serve_process):
+    """tritonclient's get_inference_statistics, both protocols: the same counts, gRPC
+    calls and REST calls together."""
+    server = serve_process("--model", MODELS / "multi_io.tflite")
+    grpc_client = tg.InferenceServerClient(server.grpc_target)
+    http_client = triton_http.InferenceServerClient(server.url.removeprefix("http://"))
+    arrays = {"a": np.ones((1, 4), np.float32), "b": np.ones((1, 4), np.int32)}
+    for _ in range(3):
+        raw_infer(grpc_client, "multi_io", arrays)
+    httpx.post(f"{server.url}/v2/models/multi_io/infer", content=JSON_BODY).raise_for_status()
+    code_of(raw_infer, grpc_client, "multi_io", {"a": arrays["a"]})  # refused: a failure
+    rest = http_client.get_inference_statistics("multi_io")
+    assert http_client.get_inference_statistics() == rest  # every model: the one served
+    assert httpx.get(f"{server.url}/v2/models/multi_io/versions/1/stats").json() == rest
+    [model] = rest["model_stats"]
+    stats = model["inference_stats"]
+    assert (model["name"], model["version"], model["inference_count"]) == ("multi_io", "1", 4)
+    assert stats["success"]["count"] == stats["compute_infer"]["count"] == 4 and stats["fail"]["count"] == 1
+    over_grpc = grpc_client.get_inference_statistics("multi_io", as_json=True)["model_stats"][0]
+    assert int(over_grpc["inference_stats"]["success"]["ns"]) == stats["success"]["ns"]
+    assert "statistics" in grpc_client.get_server_metadata().extensions
+    assert code_of(grpc_client.get_inference_statistics, "nope")[0] == grpc.StatusCode.NOT_FOUND
+    assert httpx.get(f"{server.url}/v2/models/nope/stats").status_code == 404
 
 
 def test_a_model_that_is_not_ready_is_unavailable():

@@ -8,8 +8,8 @@ and the one mapping of domain errors to gRPC status codes (`GRPC_CODE`). The mes
 limit is grpcio's own (`server.py` sets it to --max-body-bytes), which refuses an oversize
 request with RESOURCE_EXHAUSTED before any of this runs.
 
-The handlers are registered by hand rather than from protoc's service stubs: six
-entries, and no generated module that pins the grpcio it was made with.
+The handlers are registered by hand rather than from protoc's service stubs: a table of
+seven entries, and no generated module that pins the grpcio it was made with.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def grpc_code(exc: ServingError) -> grpc.StatusCode:
 
 
 class InferenceService:
-    """The six RPCs, each a dataplane call between decoding and encoding."""
+    """The RPCs, each a dataplane call between decoding and encoding."""
 
     def __init__(self, dataplane: DataPlane) -> None:
         self.dataplane = dataplane
@@ -90,6 +90,10 @@ class InferenceService:
         outputs = await self.dataplane.infer(model, decoded)
         return encode_response(model.name, model.version, decoded, outputs)
 
+    async def ModelStatistics(self, request: pb.ModelStatisticsRequest) -> pb.ModelStatisticsResponse:
+        stats = self.dataplane.model_statistics(request.name or None, request.version or None)
+        return pb.ModelStatisticsResponse(**stats)
+
 
 METHODS: dict[str, tuple[Any, Any]] = {
     "ServerLive": (pb.ServerLiveRequest, pb.ServerLiveResponse),
@@ -98,6 +102,7 @@ METHODS: dict[str, tuple[Any, Any]] = {
     "ServerMetadata": (pb.ServerMetadataRequest, pb.ServerMetadataResponse),
     "ModelMetadata": (pb.ModelMetadataRequest, pb.ModelMetadataResponse),
     "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse),
+    "ModelStatistics": (pb.ModelStatisticsRequest, pb.ModelStatisticsResponse),
 }
 
 

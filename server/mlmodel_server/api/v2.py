@@ -34,6 +34,16 @@ def router(dataplane: DataPlane, max_body_bytes: int) -> APIRouter:
     async def server_metadata() -> dict[str, object]:
         return dataplane.server_metadata()
 
+    # Before /v2/models/{name}, which would take "stats" for a model name.
+    @api.get("/v2/models/stats")
+    async def all_statistics() -> dict[str, object]:
+        return dataplane.model_statistics()
+
+    @api.get("/v2/models/{name}/stats")
+    @api.get("/v2/models/{name}/versions/{version}/stats")
+    async def statistics(name: str, version: str | None = None) -> dict[str, object]:
+        return dataplane.model_statistics(name, version)
+
     @api.get("/v2/models/{name}")
     @api.get("/v2/models/{name}/versions/{version}")
     async def metadata(name: str, version: str | None = None) -> dict[str, object]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .interpreter import interpreter_class, new_interpreter
 from .metadata import ModelMetadata, parse_labels, read_metadata
 from .pool import InterpreterPool
 from .roles import model_kind
+from .stats import ModelStats
 from .tensors import TensorSpec, spec_from_detail
 
 
@@ -69,6 +71,7 @@ class TFLiteModel:
         self.labels: list[str] = []
         self.kind = "other"
         self.ready = False
+        self.stats = ModelStats()
         self._pool: InterpreterPool | None = None
 
     # -- loading -----------------------------------------------------------------
@@ -158,11 +161,18 @@ class TFLiteModel:
     async def predict(
         self, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
-        """Validate, run on a pooled interpreter, return the requested outputs by name."""
+        """Validate, run on a pooled interpreter, return the requested outputs by name;
+        counted in `stats` as a success or a failure either way."""
         assert self._pool is not None, "predict() before load()"
-        checked = self.validate(inputs)
-        specs = [self.output_spec(n) for n in output_names] if output_names else self.outputs
-        arrays = await self._pool.run(checked, [s.index for s in specs])
+        start = time.perf_counter_ns()
+        try:
+            checked = self.validate(inputs)
+            specs = [self.output_spec(n) for n in output_names] if output_names else self.outputs
+            arrays, phases = await self._pool.run(checked, [s.index for s in specs])
+        except Exception:
+            self.stats.failed(time.perf_counter_ns() - start)
+            raise
+        self.stats.succeeded(time.perf_counter_ns() - start, phases)
         return {spec.name: array for spec, array in zip(specs, arrays, strict=True)}
 
     @property

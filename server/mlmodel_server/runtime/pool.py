@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .interpreter import new_interpreter
+from .stats import Phases
 
 Arrays = Sequence[tuple[int, np.ndarray]]
 
@@ -52,18 +53,27 @@ class InterpreterPool:
             self._local.shapes = {d["index"]: tuple(d["shape"]) for d in interp.get_input_details()}
         return interp
 
-    def invoke(self, inputs: Arrays, outputs: Sequence[int], threads: int = 0) -> list[np.ndarray]:
+    def invoke(
+        self, inputs: Arrays, outputs: Sequence[int], threads: int = 0, submitted: int | None = None
+    ) -> tuple[list[np.ndarray], Phases]:
         """Run one inference on this thread's interpreter (call from a worker thread);
-        `threads` builds it on first use (0: the pool's num_threads)."""
+        `threads` builds it on first use (0: the pool's num_threads). Also returns the
+        phases' durations, queued since `submitted` (perf_counter_ns) when given."""
+        started = time.perf_counter_ns()
         interp = self._interpreter(threads or self._num_threads)
         self._fit_shapes(interp, inputs)
         for index, array in inputs:
             interp.set_tensor(index, array)
-        start = time.perf_counter()
+        invoking = time.perf_counter_ns()
         interp.invoke()
+        invoked = time.perf_counter_ns()
         if self.on_invoke is not None:
-            self.on_invoke(time.perf_counter() - start)
-        return [interp.get_tensor(index) for index in outputs]
+            self.on_invoke((invoked - invoking) / 1e9)
+        arrays = [interp.get_tensor(index) for index in outputs]
+        queued = started - submitted if submitted is not None else 0
+        return arrays, Phases(
+            queued, invoking - started, invoked - invoking, time.perf_counter_ns() - invoked
+        )
 
     def _fit_shapes(self, interp: Any, inputs: Arrays) -> None:
         """Resize dynamic inputs when a request's shape differs from the last one."""
@@ -75,13 +85,14 @@ class InterpreterPool:
         if changed:
             interp.allocate_tensors()
 
-    async def run(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
+    async def run(self, inputs: Arrays, outputs: Sequence[int]) -> tuple[list[np.ndarray], Phases]:
         """Run one inference off the event loop."""
         loop = asyncio.get_running_loop()
         executor, threads = self._pick()
         self._in_flight += 1
         try:
-            return await loop.run_in_executor(executor, self.invoke, inputs, outputs, threads)
+            submitted = time.perf_counter_ns()
+            return await loop.run_in_executor(executor, self.invoke, inputs, outputs, threads, submitted)
         finally:
             self._in_flight -= 1
 

@@ -50,6 +50,8 @@ def router(dataplane: DataPlane) -> APIRouter:
         try:
             inputs = decode(model, *parse_body(await request.body()))
         except MalformedRequest as exc:
+            # MLflow's code for a body it cannot read; one that does not fit the signature gets
+            # INVALID_PARAMETER_VALUE, api/errors.py's code for every other 400 here.
             return error_response(request, 400, exc.message, "BAD_REQUEST")
         outputs = await model.predict(inputs)
         arrays = list(outputs.values())

@@ -8,6 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from .options import ServeOptions
+
+DEFAULTS = ServeOptions(model=None, package_dir=None)  # the flags' defaults, in one place
+
 
 def _int_between(text: str, low: int, high: int | None = None) -> int:
     """An integer flag in [low, high]; the message names the rule the value broke."""
@@ -59,18 +63,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--name", default=None, help="model name in URLs (default: file or package name)")
     parser.add_argument("--model-version", default=None, help="version reported by the OIP (default 1)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=port_number, default=8080)
+    parser.add_argument("--host", default=DEFAULTS.host)
+    parser.add_argument("--port", type=port_number, default=DEFAULTS.port)
     parser.add_argument(
         "--grpc-port",
         type=port_number,
-        default=8081,
+        default=DEFAULTS.grpc_port,
         help="Open Inference Protocol gRPC port (default 8081; 0: no gRPC)",
     )
     parser.add_argument("--vision-config", type=Path, help="JSON file of vision attributes")
     parser.add_argument("--vision-name", default=None, help="name under /v1/vision/ (default: model name)")
-    parser.add_argument("--max-body-bytes", type=positive_int, default=64 * 1024 * 1024)
-    parser.add_argument("--max-image-pixels", type=positive_int, default=40_000_000)
+    parser.add_argument("--max-body-bytes", type=positive_int, default=DEFAULTS.max_body_bytes)
+    parser.add_argument("--max-image-pixels", type=positive_int, default=DEFAULTS.max_image_pixels)
     parser.add_argument(
         "--auth-token-file",
         default=os.environ.get("MLMODEL_AUTH_TOKEN_FILE"),
@@ -79,37 +83,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--drain-seconds",
         type=non_negative_int,
-        default=0,
+        default=DEFAULTS.drain_seconds,
         help="after SIGTERM, report not ready but keep serving this long before closing the port (default 0)",
     )
     parser.add_argument(
         "--shutdown-timeout",
         type=non_negative_int,
-        default=10,
+        default=DEFAULTS.shutdown_timeout,
         help="then wait this long for requests in flight to finish (default 10)",
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default=DEFAULTS.log_level, choices=["debug", "info", "warning", "error"]
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load everything, bind the port, then serve; user errors end in one line."""
+    """Load everything, bind the ports, then serve; user errors end in one line."""
     from .api.auth import read_token
     from .errors import ModelLoadError
     from .server import ServeError, bind_socket, build_dataplane, check_port, serve
 
+    options = ServeOptions.from_args(args)
     try:
-        vision_attrs = _vision_attributes(args.vision_config)
-        args.auth_token = read_token(args.auth_token_file) if args.auth_token_file else None
-        dataplane = build_dataplane(args, vision_attrs)
-        sock = bind_socket(args.host, args.port)
-        if args.grpc_port:
-            check_port(args.host, args.grpc_port)
+        vision_attrs = _vision_attributes(options.vision_config)
+        token = read_token(options.auth_token_file) if options.auth_token_file else None
+        dataplane = build_dataplane(options, vision_attrs)
+        sock = bind_socket(options.host, options.port)
+        if options.grpc_port:
+            check_port(options.host, options.grpc_port)
     except (ModelLoadError, ServeError, ValueError) as exc:
         print(f"mlmodel serve: error: {exc}", file=sys.stderr)
         return 1
     try:
-        serve(dataplane, sock, args)
+        serve(dataplane, sock, options, token)
     except ServeError as exc:  # the gRPC port, taken between the check and the bind
         print(f"mlmodel serve: error: {exc}", file=sys.stderr)
         return 1

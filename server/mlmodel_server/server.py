@@ -1,9 +1,8 @@
-"""Assemble the dataplane from command-line arguments and serve it: uvicorn for HTTP and
+"""Assemble the dataplane from `mlmodel serve`'s options and serve it: uvicorn for HTTP and
 grpcio's asyncio server for gRPC, in one process and one event loop."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import importlib
 import logging
@@ -24,6 +23,7 @@ from .api.grpc_oip import service_handler
 from .app import HttpSettings, create_app
 from .dataplane import DataPlane
 from .errors import ModelLoadError
+from .options import ServeOptions
 from .package import Package, check_signature, read_package
 from .runtime.model import ModelConfig, TFLiteModel
 from .vision.config import VisionConfig
@@ -40,30 +40,31 @@ class ServeError(Exception):
     """The server cannot start (e.g. the port is taken)."""
 
 
-def model_config(args: argparse.Namespace) -> tuple[ModelConfig, Package | None]:
+def model_config(options: ServeOptions) -> tuple[ModelConfig, Package | None]:
     """ModelConfig from --model or --package-dir; flags override the manifest."""
-    package = read_package(args.package_dir) if args.package_dir else None
-    path = package.model_path if package else args.model
-    labels = args.labels or (package.label_path if package else None)
+    package = read_package(options.package_dir) if options.package_dir else None
+    path = package.model_path if package else options.model
+    assert path is not None, "argparse requires --model or --package-dir"
+    labels = options.labels or (package.label_path if package else None)
     config = ModelConfig(
         model_path=path,
         label_path=labels,
-        num_threads=args.num_threads or (package.num_threads if package else 1),
-        name=args.name or (args.package_dir.resolve().name if package else path.stem),
-        version=args.model_version or (package.version if package and package.version else "1"),
-        pool_size=args.pool_size or 0,
-        solo_threads=args.solo_threads,
+        num_threads=options.num_threads or (package.num_threads if package else 1),
+        name=options.name or (options.package_dir.resolve().name if options.package_dir else path.stem),
+        version=options.model_version or (package.version if package and package.version else "1"),
+        pool_size=options.pool_size or 0,
+        solo_threads=options.solo_threads,
         description=package.description if package else "",
         input_columns=tuple(package.input_columns) if package else (),
     )
     return config, package
 
 
-def build_dataplane(args: argparse.Namespace, vision_attrs: Mapping[str, object]) -> DataPlane:
-    config, package = model_config(args)
+def build_dataplane(options: ServeOptions, vision_attrs: Mapping[str, object]) -> DataPlane:
+    config, package = model_config(options)
     vision = VisionConfig.from_attributes(vision_attrs)
-    dataplane = assemble(config, vision, args.vision_name, package)
-    if args.vision_config is not None:  # a VisionService's pod: the model must fit
+    dataplane = assemble(config, vision, options.vision_name, package)
+    if options.vision_config is not None:  # a VisionService's pod: the model must fit
         try:
             next(iter(dataplane.vision.values())).require_vision_model()
         except ModelLoadError:
@@ -160,29 +161,30 @@ def check_port(host: str, port: int) -> None:
     bind_socket(host, port).close()
 
 
-def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -> None:
-    """Serve until stopped, then close the dataplane (after HTTP and gRPC both stopped)."""
+def serve(dataplane: DataPlane, sock: socket.socket, options: ServeOptions, auth_token: str | None) -> None:
+    """Serve until stopped, then close the dataplane (after HTTP and gRPC both stopped).
+    `auth_token` is --auth-token-file's token as read at start (None: no auth)."""
     settings = HttpSettings(
-        args.max_body_bytes,
-        args.max_image_pixels,
-        auth_token=args.auth_token,
-        auth_token_file=args.auth_token_file,
+        options.max_body_bytes,
+        options.max_image_pixels,
+        auth_token=auth_token,
+        auth_token_file=options.auth_token_file,
     )
     app = create_app(dataplane, settings)
     host, port = sock.getsockname()[:2]
     grpc = None
-    if args.grpc_port:
-        token = token_source(args.auth_token, args.auth_token_file)
+    if options.grpc_port:
+        token = token_source(auth_token, options.auth_token_file)
         handler = service_handler(dataplane, app.state.metrics, token)
-        grpc = GrpcEndpoint(handler, args.host, args.grpc_port, args.max_body_bytes)
-    raise_receive_high_water(max(65536, min(RECEIVE_HIGH_WATER, args.max_body_bytes)))
+        grpc = GrpcEndpoint(handler, options.host, options.grpc_port, options.max_body_bytes)
+    raise_receive_high_water(max(65536, min(RECEIVE_HIGH_WATER, options.max_body_bytes)))
     config = uvicorn.Config(
         app,
-        log_level=args.log_level,
+        log_level=options.log_level,
         access_log=False,
         loop=_best("uvloop", "asyncio"),
         http=_best("httptools", "h11"),
-        timeout_graceful_shutdown=args.shutdown_timeout,
+        timeout_graceful_shutdown=options.shutdown_timeout,
     )
     for model in dataplane.models.values():
         print(
@@ -194,7 +196,7 @@ def serve(dataplane: DataPlane, sock: socket.socket, args: argparse.Namespace) -
             flush=True,
         )
     try:
-        DrainingServer(config, dataplane, args.drain_seconds, grpc).run(sockets=[sock])
+        DrainingServer(config, dataplane, options.drain_seconds, grpc).run(sockets=[sock])
     finally:
         dataplane.close()
 

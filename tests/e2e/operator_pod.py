@@ -74,7 +74,8 @@ def install_operator(cluster: LocalCluster, kube: client.ApiClient, home: Path) 
         name = wait_until(lambda: _ready_pod(core), what="the operator pod Ready", timeout=180, interval=0.5)
         yield OperatorPod(cluster, core, name)
     finally:
-        helm(cluster, home, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
+        if cluster.is_running():  # test_zz_down may have stopped the whole cluster already
+            helm(cluster, home, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
 
 
 def _ready_pod(core: client.CoreV1Api) -> str | None:

@@ -217,7 +217,8 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
             {"name": "grpc", "containerPort": common.GRPC_PORT, "protocol": "TCP"},
         ],
         # Startup waits for the model to load; then readiness gates traffic.
-        "startupProbe": _probe("/v2/health/ready", 2, 150),
+        # Every second while starting: Ready (and the first answer) follows the load closely.
+        "startupProbe": _probe("/v2/health/ready", 1, 300),
         "readinessProbe": _probe("/v2/health/ready", 5, 3),
         "livenessProbe": _probe("/v2/health/live", 10, 3),
         # Before SIGTERM: every kube-proxy drops the pod from the Service meanwhile.

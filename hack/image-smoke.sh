@@ -212,7 +212,7 @@ exec_times=()
 for i in $(seq "$RUNS"); do
   t0=$(date +%s.%N)
   bh run --isolation chroot -v "$MODELS:/models:ro" "$sctr" -- "${entrypoint[@]}" \
-    serve --model "/models/$MODEL" --name classifier --host 127.0.0.1 --port "$PORT" >"$log" 2>&1 &
+    serve --model "/models/$MODEL" --name classifier --host 127.0.0.1 --port "$PORT" --grpc-port 0 >"$log" 2>&1 &
   run_pid=$!
   if ! result=$(python3 "$helper" ready "$PORT" "$run_pid" "$t0"); then
     sed 's/^/  server: /' "$log" >&2

@@ -34,6 +34,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..proto import grpc_predict_v2_pb2 as pb
+from .activity import is_inference
 from .auth import TokenFile, bearer_matches
 from .metrics import Metrics
 
@@ -116,11 +117,14 @@ class Calls:
     def wrap(self, method: str, handler: Handler) -> Callable[[Any, aio.ServicerContext], Awaitable[Any]]:
         route = f"/{SERVICE}/{method}"
         needs_token = self.token is not None and method not in OPEN_METHODS
+        activity = self.metrics.activity if is_inference(method) else None
 
         async def call(request: Any, context: aio.ServicerContext) -> Any:
             start = time.perf_counter()
             code, message = grpc.StatusCode.OK, ""
             self.metrics.in_flight.inc()
+            if activity:
+                activity.started()
             try:
                 if needs_token and not self._authorised(context):
                     code, message = grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token"
@@ -136,6 +140,8 @@ class Calls:
                 code, message = grpc.StatusCode.INTERNAL, "internal error; see the server's log"
             finally:
                 self.metrics.in_flight.dec()
+                if activity:
+                    activity.finished()
                 self.metrics.requests.labels(route, METHOD_LABEL, code.name).inc()
                 self.metrics.latency.labels(route, METHOD_LABEL).observe(time.perf_counter() - start)
             await context.abort(code, message)

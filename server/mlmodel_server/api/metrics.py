@@ -24,6 +24,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..dataplane import DataPlane
+from .activity import Activity, is_inference
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -54,6 +55,7 @@ class Metrics:
             registry=self.registry,
         )
         self.in_flight = Gauge("mlmodel_requests_in_flight", "Requests being served.", registry=self.registry)
+        self.activity = Activity(self.registry)  # inference only: idle stop and autoscaling read it
         self.model_info = Gauge(
             "mlmodel_model_info",
             "Served models (value 1 when ready).",
@@ -80,11 +82,16 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        inference = is_inference(scope["method"])
         self.metrics.in_flight.inc()
+        if inference:
+            self.metrics.activity.started()
         try:
             await self.app(scope, receive, capture)
         finally:
             self.metrics.in_flight.dec()
+            if inference:
+                self.metrics.activity.finished()
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             self.metrics.requests.labels(route, method, str(status)).inc()

@@ -30,8 +30,8 @@ CHAIN_PREFIXES = ("KUBE-", "CNI-")
 # Host paths containerd, its shims and libcni create whatever their configuration says; the
 # ones that did not exist before `up` are removed again (deepest first) once empty.
 HOST_DIRS = tuple(Path(p) for p in (
-    "/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd",
-    "/var/lib/cni/results", "/var/lib/cni", "/run/netns"))  # fmt: skip
+    "/run/containerd/s", "/run/containerd/fifo", "/run/containerd/runc/k8s.io", "/run/containerd/runc",
+    "/run/containerd", "/var/lib/cni/results", "/var/lib/cni", "/run/netns"))  # fmt: skip
 CNI_CACHE = Path("/var/lib/cni/results")
 NEEDED_TOOLS = {"containerd": "containerd", "runc": "runc", "ctr": "containerd",
                 "iptables": "iptables", "ip": "iproute2"}  # fmt: skip

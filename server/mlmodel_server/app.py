@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from . import __version__
-from .api import errors, metrics, mlflow, mlmodel, ui, v2, vision
+from .api import errors, metrics, mlflow, mlmodel, selftest, ui, v2, vision
 from .api.auth import BearerAuthMiddleware, token_source
 from .api.fastpath import InferFastPath, infer_routes
 from .api.limits import BodyLimitMiddleware
@@ -40,6 +40,7 @@ def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> Fa
     app.include_router(mlmodel.router(dataplane))
     app.include_router(vision.router(dataplane, settings.max_image_pixels))
     app.include_router(mlflow.router(dataplane))
+    app.include_router(selftest.router(dataplane))
     app.include_router(metrics.router(registry, dataplane))
     app.include_router(ui.router())
     errors.install(app)

@@ -21,6 +21,7 @@ from .codecs.oip import Body, InferRequest, encode_response, inflate, parse_requ
 from .errors import InvalidInput, ModelNotFound, ModelNotReady
 from .runtime.model import TFLiteModel
 from .runtime.tensors import TensorSpec
+from .selftest import Result, SelfTest
 from .vision.service import VisionService
 
 SERVER_NAME = "mlmodel"
@@ -35,9 +36,15 @@ class DataPlane:
     vision: dict[str, VisionService] = field(default_factory=dict)
     # Set on SIGTERM (server.DrainingServer): readiness fails while requests are still served.
     draining: bool = False
+    # Each model's self-test and its last result (selftest.py): no result, not ready.
+    selftests: dict[str, SelfTest] = field(default_factory=dict)
+    results: dict[str, Result] = field(default_factory=dict)
 
-    def add_model(self, model: TFLiteModel) -> None:
+    def add_model(self, model: TFLiteModel, selftest: SelfTest, result: Result) -> None:
+        """A model with the self-test it passed at start (re-run by selftest.recheck)."""
         self.models[model.name] = model
+        self.selftests[model.name] = selftest
+        self.results[model.name] = result
 
     def add_vision(self, service: VisionService) -> None:
         self.vision[service.name] = service
@@ -49,9 +56,11 @@ class DataPlane:
         return bool(self.models) and all(self.model_ready(m) for m in self.models.values())
 
     def model_ready(self, model: TFLiteModel) -> bool:
-        """What the ready endpoints report: loaded, and not about to stop. Inference only
-        needs `model.ready`, so a draining server still answers the requests it gets."""
-        return model.ready and not self.draining
+        """What the ready endpoints report: loaded, its last self-test passed, and not about
+        to stop. Inference only needs `model.ready`, so a draining server, or one whose
+        re-check failed, still tries the requests it gets."""
+        result = self.results.get(model.name)
+        return model.ready and result is not None and result.passed and not self.draining
 
     def server_metadata(self) -> dict[str, Any]:
         return {"name": SERVER_NAME, "version": __version__, "extensions": list(EXTENSIONS)}

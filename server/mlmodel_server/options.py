@@ -18,6 +18,7 @@ from pathlib import Path
 class ServeOptions:
     model: Path | None
     package_dir: Path | None
+    package_root: Path | None = None  # the package --model came in; its MLmodel, if about it
     labels: Path | None = None
     num_threads: int | None = None  # None: the package's, else 1
     pool_size: int | None = None  # None: cores / num_threads
@@ -34,6 +35,7 @@ class ServeOptions:
     auth_token_file: str | None = None
     drain_seconds: int = 0
     shutdown_timeout: int = 10
+    recheck_seconds: int = 300  # 0: the self-test runs at start only
     log_level: str = "info"
 
     @classmethod

@@ -18,6 +18,8 @@ from .errors import ModelLoadError
 from .runtime.tensors import TensorSpec
 
 MANIFEST = "MLmodel"
+# Default largest difference, per element, between the self-test's answer and output_example.
+OUTPUT_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Package:
     input_columns: list[Column] = field(default_factory=list)
     output_columns: list[Column] = field(default_factory=list)
     input_example: Path | None = None
+    # The MLflow scoring field an example file fills when it is not a scoring body itself
+    # (a DataFrame example, as MLflow saves one: `dataframe_split` or `dataframe_records`).
+    input_example_field: str | None = None
+    output_example: Path | None = None  # what the model answers input_example, to compare
+    output_tolerance: float = OUTPUT_TOLERANCE
 
 
 def read_package(root: Path) -> Package:
@@ -71,7 +78,22 @@ def read_package(root: Path) -> Package:
         input_columns=input_columns,
         output_columns=output_columns,
         input_example=_example(root, doc),
+        input_example_field=_example_field(doc),
+        **_output_example(root, doc),
     )
+
+
+def model_package(root: Path, model: Path) -> Package | None:
+    """The package a model file was unpacked with, when its manifest describes that file.
+
+    Why: a pod serves `--model ${packages.x}/model.tflite` (the service's attributes), so
+    the package's signature and examples would be lost; a manifest describing another file
+    of the package (one of several models) says nothing about this one.
+    """
+    if not (root / MANIFEST).is_file():
+        return None
+    package = read_package(root)
+    return package if package.model_path == model.resolve() else None
 
 
 def _manifest(root: Path) -> dict[str, Any]:
@@ -126,6 +148,31 @@ def _example(root: Path, doc: dict[str, Any]) -> Path | None:
     info = doc.get("saved_input_example_info") or {}
     relative = doc.get("input_example") or (info.get("artifact_path") if isinstance(info, dict) else None)
     return _inside(root, relative, "input_example") if relative else None
+
+
+def _example_field(doc: dict[str, Any]) -> str | None:
+    """MLflow saves a DataFrame example in pandas' split orient unless it says otherwise."""
+    info = doc.get("saved_input_example_info")
+    if not isinstance(info, dict) or info.get("type") != "dataframe":
+        return None
+    return f"dataframe_{info.get('pandas_orient') or 'split'}"
+
+
+def _output_example(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """`output_example: FILE`, or `{artifact_path: FILE, tolerance: T}`."""
+    raw = doc.get("output_example")
+    if raw is None:
+        return {}
+    spec = {"artifact_path": raw} if isinstance(raw, str) else raw
+    tolerance = spec.get("tolerance", OUTPUT_TOLERANCE) if isinstance(spec, dict) else None
+    if not isinstance(spec, dict) or not isinstance(spec.get("artifact_path"), str):
+        raise ModelLoadError(f"{root / MANIFEST}: output_example needs an artifact_path")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance >= 0:
+        raise ModelLoadError(f"{root / MANIFEST}: output_example.tolerance must be a number >= 0")
+    if _example(root, doc) is None:
+        raise ModelLoadError(f"{root / MANIFEST}: output_example needs an input_example to answer")
+    path = _inside(root, spec["artifact_path"], "output_example")
+    return {"output_example": path, "output_tolerance": float(tolerance)}
 
 
 def check_signature(package: Package, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> None:

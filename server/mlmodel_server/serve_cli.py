@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="path to a .tflite model")
     source.add_argument("--package-dir", type=Path, help="a model package directory (MLmodel manifest)")
+    parser.add_argument(
+        "--package-root",
+        type=Path,
+        help="the package directory --model came in: its MLmodel, when it describes that file, "
+        "adds the signature and the self-test's examples as with --package-dir",
+    )
     parser.add_argument("--labels", type=Path, help="labels file, one per line (overrides embedded labels)")
     parser.add_argument(
         "--num-threads", type=positive_int, default=None, help="threads per interpreter (default 1)"
@@ -91,6 +97,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         default=DEFAULTS.shutdown_timeout,
         help="then wait this long for requests in flight to finish (default 10)",
+    )
+    parser.add_argument(
+        "--recheck-seconds",
+        type=non_negative_int,
+        default=DEFAULTS.recheck_seconds,
+        help="repeat the self-test this often when no request was answered meanwhile; "
+        "a failure turns readiness off until one passes (default 300; 0: only at start)",
     )
     parser.add_argument(
         "--log-level", default=DEFAULTS.log_level, choices=["debug", "info", "warning", "error"]

@@ -24,8 +24,9 @@ from .app import HttpSettings, create_app
 from .dataplane import DataPlane
 from .errors import ModelLoadError
 from .options import ServeOptions
-from .package import Package, check_signature, read_package
+from .package import Package, check_signature, model_package, read_package
 from .runtime.model import ModelConfig, TFLiteModel
+from .selftest import recheck, verify
 from .vision.config import VisionConfig
 from .vision.service import VisionService
 
@@ -41,8 +42,11 @@ class ServeError(Exception):
 
 
 def model_config(options: ServeOptions) -> tuple[ModelConfig, Package | None]:
-    """ModelConfig from --model or --package-dir; flags override the manifest."""
+    """ModelConfig from --model or --package-dir (or --model's --package-root); flags
+    override the manifest."""
     package = read_package(options.package_dir) if options.package_dir else None
+    if options.model and options.package_root:
+        package = model_package(options.package_root, options.model)
     path = package.model_path if package else options.model
     assert path is not None, "argparse requires --model or --package-dir"
     labels = options.labels or (package.label_path if package else None)
@@ -79,18 +83,20 @@ def assemble(
     vision_name: str | None = None,
     package: Package | None = None,
 ) -> DataPlane:
-    """Load the model, check it against its package and labels, wire the vision service."""
+    """Load the model, check it against its package and labels, have it pass its
+    self-test, wire the vision service."""
     model = TFLiteModel(config)
     model.load()
     try:
         if package is not None:
             check_signature(package, model.inputs, model.outputs)
         _check_labels(model)
+        selftest, result = verify(model, package)
     except ModelLoadError:
         model.close()
         raise
     dataplane = DataPlane()
-    dataplane.add_model(model)
+    dataplane.add_model(model, selftest, result)
     dataplane.add_vision(VisionService(vision_name or config.name, model, vision or VisionConfig()))
     return dataplane
 
@@ -195,8 +201,16 @@ def serve(dataplane: DataPlane, sock: socket.socket, options: ServeOptions, auth
             file=sys.stderr,
             flush=True,
         )
+        result, every = dataplane.results[model.name], options.recheck_seconds
+        print(
+            f"mlmodel: self-test passed: '{model.name}' answered its {result.check} in "
+            f"{result.seconds * 1000:.1f} ms; {f're-checked every {every}s' if every else 'no re-checks'}",
+            file=sys.stderr,
+            flush=True,
+        )
+    server = DrainingServer(config, dataplane, options.drain_seconds, grpc, options.recheck_seconds)
     try:
-        DrainingServer(config, dataplane, options.drain_seconds, grpc).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         dataplane.close()
 
@@ -216,7 +230,8 @@ class DrainingServer(uvicorn.Server):
     The gRPC service, when there is one, lives and stops with it: started before the HTTP
     listener, so HTTP readiness implies gRPC's; serving through the drain (its readiness
     RPCs read the same dataplane flag); stopped together with HTTP, its calls in flight
-    given the same timeout.
+    given the same timeout. The self-test's re-checks (`recheck_seconds`, 0: none) run in
+    the same loop from start-up to shutdown.
     """
 
     def __init__(
@@ -225,6 +240,7 @@ class DrainingServer(uvicorn.Server):
         dataplane: DataPlane,
         drain_seconds: float,
         grpc: GrpcEndpoint | None = None,
+        recheck_seconds: float = 0,
     ) -> None:
         super().__init__(config)
         self.dataplane = dataplane
@@ -232,13 +248,19 @@ class DrainingServer(uvicorn.Server):
         self.drain_until: float | None = None
         self.grpc = grpc
         self.grpc_server: aio.Server | None = None
+        self.recheck_seconds = recheck_seconds
+        self.rechecks: asyncio.Task[None] | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if self.grpc is not None:
             self.grpc_server = await self.grpc.start()
+        if self.recheck_seconds:
+            self.rechecks = asyncio.create_task(recheck(self.dataplane, self.recheck_seconds))
         await super().startup(sockets)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.rechecks is not None:
+            self.rechecks.cancel()
         if self.grpc_server is None:
             await super().shutdown(sockets)
             return

@@ -135,6 +135,11 @@ def integer_pair(mlflow_venv, tmp_path_factory) -> Iterator[tuple[str, str]]:
     shutil.copytree(IRIS, package)
     manifest = package / "MLmodel"
     manifest.write_text(manifest.read_text().replace('"type": "double"', '"type": "integer"'))
+    # Its example in whole numbers too, as MLflow saves one for such a signature: the
+    # server's self-test asks it, and refuses a package whose example does not fit.
+    example = json.loads((package / "input_example.json").read_text())
+    example["data"] = [[round(v) for v in row] for row in example["data"]]
+    (package / "input_example.json").write_text(json.dumps(example))
     with (
         mlflow_serving(mlflow_venv, package, tmp_path_factory.mktemp("mlflow")) as theirs,
         ours_serving("--package-dir", str(package)) as ours,

@@ -62,6 +62,24 @@ class Metrics:
             ["model", "version", "runtime", "kind", "num_threads", "pool_size"],
             registry=self.registry,
         )
+        self.selftest_passed = Gauge(
+            "mlmodel_selftest_passed",
+            "Whether the model's last self-test passed (1) or not (0), by what it checked.",
+            ["model", "check"],
+            registry=self.registry,
+        )
+        self.selftest_duration = Gauge(
+            "mlmodel_selftest_duration_seconds",
+            "How long the model's last self-test took to answer.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.selftest_time = Gauge(
+            "mlmodel_selftest_timestamp_seconds",
+            "When the model's last self-test ran (Unix time).",
+            ["model"],
+            registry=self.registry,
+        )
 
 
 class MetricsMiddleware:
@@ -112,6 +130,10 @@ def router(metrics: Metrics, dataplane: DataPlane) -> APIRouter:
                 str(model.config.num_threads),
                 str(model.pool_size),
             ).set(1 if model.ready else 0)
+        for name, result in dataplane.results.items():
+            metrics.selftest_passed.labels(name, result.check).set(1 if result.passed else 0)
+            metrics.selftest_duration.labels(name).set(result.seconds)
+            metrics.selftest_time.labels(name).set(result.at)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return api

@@ -175,6 +175,13 @@ class TFLiteModel:
         self.stats.succeeded(time.perf_counter_ns() - start, phases)
         return {spec.name: array for spec, array in zip(specs, arrays, strict=True)}
 
+    def predict_blocking(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """predict() of every output, from a thread without an event loop (the start-up
+        self-test: not counted in `stats`, which are the requests')."""
+        assert self._pool is not None, "predict_blocking() before load()"
+        arrays = self._pool.run_blocking(self.validate(inputs), [s.index for s in self.outputs])
+        return {spec.name: array for spec, array in zip(self.outputs, arrays, strict=True)}
+
     @property
     def pool_size(self) -> int:
         return self._pool.size if self._pool else 0

@@ -96,6 +96,11 @@ class InterpreterPool:
         finally:
             self._in_flight -= 1
 
+    def run_blocking(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
+        """One inference on a pool worker, for callers without an event loop (the start-up
+        self-test runs before the server's loop exists)."""
+        return self._executor.submit(self.invoke, inputs, outputs).result()[0]
+
     def _pick(self) -> tuple[ThreadPoolExecutor, int]:
         """The solo interpreter when nothing else is in flight, else the pool."""
         if self._solo is not None and self._in_flight == 0:

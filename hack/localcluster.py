@@ -1,38 +1,40 @@
 #!/usr/bin/env python3
-"""A throwaway Kubernetes control plane on 127.0.0.1, built from Go modules.
+"""A throwaway Kubernetes cluster built from Go modules: a control plane, a real node, kwok.
 
 Why: these machines have no container engine, so kind cannot run, yet the operator must be
-tested against a real apiserver (admission, RBAC, garbage collection, PodSecurity). This runs
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes whose pods
-turn Running and Ready without containers) as plain processes, each in its own process group.
+tested against a real apiserver (admission, RBAC, garbage collection, PodSecurity) and its
+pods must really run. This runs etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok (fake nodes whose pods turn Running and Ready without containers) as
+plain processes, each in its own process group; with `real_node` also containerd, kubelet
+and kube-proxy, a node whose pods run under runc (clusterkit/realnode.py).
 
-CLI:
-    python hack/localcluster.py up [--dir DIR] [--nodes N]
-    python hack/localcluster.py down [--dir DIR]
+CLI (clusterkit/cli.py):
+    python hack/localcluster.py up [--dir DIR] [--nodes N] [--no-real-node]
+    python hack/localcluster.py down [--dir DIR]          # exit 1 if anything is left
     python hack/localcluster.py status [--dir DIR]
     python hack/localcluster.py restart COMPONENT [--kill] [--dir DIR]   # fault injection
     eval "$(python hack/localcluster.py env [--dir DIR])"
 
-Python:
-    cluster = LocalCluster(Path("/tmp/c"), nodes=2).start()
+Python (real_node defaults to False here, True in the CLI):
+    cluster = LocalCluster(Path("/tmp/c"), nodes=2, real_node=True).start()
     cluster.kubectl("get", "nodes")
     cluster.restart("kube-apiserver")      # or stop_component() / start_component()
-    cluster.stop()
+    cluster.stop(); assert cluster.leftovers() == []
 
 Layout of DIR: kubeconfig (admin, system:masters), pki/, kubeconfigs/ (one per component),
-etcd/ (data), logs/<component>.log, pids/<component>.pid, state.json (ports, bin dir).
+etcd/ (data), logs/<component>.log, pids/<component>.pid, state.json (ports, bin dir, host),
+and for the real node containerd/, kubelet/, cni/ and host-state.json (what `down` restores).
 
-This file is the facade: LocalCluster (lifecycle, fault injection) and the CLI. The pieces
-(process groups, certificates, component flags, fake nodes) live in hack/clusterkit/.
+This file is the facade: LocalCluster (lifecycle, fault injection). The pieces (process
+groups, certificates, component flags, the real node, fake nodes, the CLI) live in
+hack/clusterkit/.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
-import shlex
 import shutil
 import signal
 import subprocess
@@ -46,7 +48,7 @@ from typing import Any
 
 import yaml
 
-from clusterkit import components
+from clusterkit import cli, components
 from clusterkit.binaries import build_binaries
 from clusterkit.common import (
     COMPONENTS,
@@ -444,78 +446,9 @@ class LocalCluster:
         self.stop()
 
 
-# --- CLI ---------------------------------------------------------------------------------
-
-
-def _env_lines(cluster: LocalCluster) -> list[str]:
-    """Shell lines for `eval`: the admin kubeconfig and the Go-built kubectl/helm on PATH."""
-    return [
-        f"export KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}",
-        f'export PATH={shlex.quote(str(cluster.bin_dir))}:"$PATH"',
-    ]
-
-
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dir", type=Path, default=DEFAULT_DIR,
-                        help=f"cluster directory (default {DEFAULT_DIR})")  # fmt: skip
-    parser = argparse.ArgumentParser(prog="localcluster.py", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", parents=[common], help="start (or reuse) the control plane")
-    up.add_argument("--nodes", type=int, default=2, help="number of kwok fake nodes")
-    up.add_argument(
-        "--no-real-node",
-        dest="real_node",
-        action="store_false",
-        help="kwok nodes only: no kubelet, containerd or image (no root needed)",
-    )
-    up.add_argument("--timeout", type=float, default=60.0, help="seconds per readiness wait")
-    sub.add_parser("down", parents=[common], help="stop every process of the cluster")
-    sub.add_parser("status", parents=[common], help="show processes, /readyz and nodes")
-    sub.add_parser("env", parents=[common], help="print export lines for KUBECONFIG and PATH")
-    restart = sub.add_parser("restart", parents=[common], help="stop one component and start it again")
-    restart.add_argument("component", choices=COMPONENTS)
-    restart.add_argument("--kill", action="store_true", help="SIGKILL instead of SIGTERM")
-    return parser
-
-
-def _run(cluster: LocalCluster, args: argparse.Namespace) -> int:
-    """Carry out one parsed command; its exit code."""
-    if args.command == "up":
-        cluster.startup_timeout = args.timeout
-        cluster.start()
-        print(f'cluster up; run: eval "$(python {sys.argv[0]} env --dir {cluster.dir})"')
-    elif args.command == "down":
-        cluster.stop()
-        left = cluster.leftovers()
-        if left:
-            print(f"cluster in {cluster.dir} stopped, but left: {'; '.join(left)}", file=sys.stderr)
-            return 1
-        print(f"cluster in {cluster.dir} stopped; nothing left behind")
-    elif args.command == "restart":
-        print(json.dumps(cluster.restart(args.component, kill=args.kill)))
-    elif args.command == "status":
-        info = cluster.status()
-        print(json.dumps(info, indent=2))
-        return 0 if all(info["components"].values()) and info["readyz"] == "ok" else 1
-    else:
-        print("\n".join(_env_lines(cluster)))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry; every failure becomes one `localcluster: error: ...` line and exit 1."""
-    args = _parser().parse_args(argv)
-    cluster = LocalCluster(args.dir, nodes=getattr(args, "nodes", 2),
-                           real_node=getattr(args, "real_node", False))  # fmt: skip
-    try:
-        return _run(cluster, args)
-    except (ClusterError, OSError, subprocess.SubprocessError, urllib.error.URLError) as exc:
-        print(f"localcluster: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("localcluster: interrupted", file=sys.stderr)
-        return 130
+    """The CLI (clusterkit/cli.py) over this module's LocalCluster."""
+    return cli.main(LocalCluster, __doc__ or "", argv)
 
 
 if __name__ == "__main__":

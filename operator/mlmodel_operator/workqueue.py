@@ -8,7 +8,10 @@ bodies piled up in memory. Here a handler only adds the owner's key: a key
 waiting in the queue absorbs any number of further adds, a key being
 reconciled is marked dirty and runs once more afterwards (its reconcile may
 have read state older than the event), and one key never runs on two workers.
-Failures are retried per key with exponential backoff.
+Failures are retried per key with exponential backoff. A key can also be added
+after a delay (a deadline such as auto-stop); a key waits for at most one delayed
+add, the earliest asked, so a reconcile that re-arms its deadline on every pass
+does not pile up entries.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ class WorkQueue:
         self._queued: set[Hashable] = set()
         self._processing: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
-        self._delayed: list[tuple[float, int, Hashable]] = []
+        self._delayed: list[tuple[float, int, Hashable]] = []  # may hold superseded entries
+        self._waiting: dict[Hashable, float] = {}  # key -> when its delayed add is due
+        self._retries: set[Hashable] = set()  # keys whose delayed add retries a failure
         self._seq = itertools.count()
         self._failures: dict[Hashable, int] = {}
         self._threads: list[threading.Thread] = []
@@ -61,8 +66,16 @@ class WorkQueue:
             return self.add(key)
         with self._cond:
             if not self.stopped:
-                heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), key))
-                self._cond.notify()
+                self._delay_locked(key, self._clock() + delay)
+
+    def _delay_locked(self, key: Hashable, at: float) -> None:
+        """One delayed add per key, at the earliest time asked (client-go's delaying queue)."""
+        current = self._waiting.get(key)
+        if current is not None and current <= at:
+            return
+        self._waiting[key] = at
+        heapq.heappush(self._delayed, (at, next(self._seq), key))
+        self._cond.notify()
 
     def _add_locked(self, key: Hashable) -> None:
         if self.stopped or key in self._queued:
@@ -75,8 +88,9 @@ class WorkQueue:
         self._cond.notify()
 
     def __len__(self) -> int:
+        """Keys waiting, being reconciled or to be retried; not deadlines scheduled ahead."""
         with self._cond:
-            return len(self._ready) + len(self._processing) + len(self._delayed)
+            return len(self._ready) + len(self._processing) + len(self._retries)
 
     def start(self) -> None:
         """Start the workers once; later calls (a restarted kopf) only re-open the queue."""
@@ -97,6 +111,8 @@ class WorkQueue:
             self._queued.clear()
             self._dirty.clear()
             self._delayed.clear()
+            self._waiting.clear()
+            self._retries.clear()
             self._cond.notify_all()
 
     def _next(self) -> Hashable:
@@ -105,7 +121,11 @@ class WorkQueue:
             while True:
                 now = self._clock()
                 while self._delayed and self._delayed[0][0] <= now:
-                    self._add_locked(heapq.heappop(self._delayed)[2])
+                    at, _, key = heapq.heappop(self._delayed)
+                    if self._waiting.get(key) == at:  # not superseded by an earlier one
+                        del self._waiting[key]
+                        self._retries.discard(key)
+                        self._add_locked(key)
                 if self._ready:
                     key = self._ready.popleft()
                     self._queued.discard(key)
@@ -121,8 +141,8 @@ class WorkQueue:
             if failed and not self.stopped:
                 self._failures[key] = failures
                 delay = failure_delay(failures, cap=self._max_backoff)
-                heapq.heappush(self._delayed, (self._clock() + delay, next(self._seq), key))
-                self._cond.notify()
+                self._retries.add(key)
+                self._delay_locked(key, self._clock() + delay)
             if key in self._dirty:
                 self._dirty.discard(key)
                 self._add_locked(key)

@@ -118,11 +118,18 @@ def test_children_owner_references_and_ready(objs: Objects) -> None:
     setup_fruit(objs, mlmodel("fruit"), vision("fruitvis", "fruit", default_minimum_confidence=0.4))
     status = objs.wait_phase("MLModelService", "fruit", "Running")
     assert objs.condition("MLModelService", "fruit", "Ready")["status"] == "True"
+    # kwok ran no server, so nothing answered a self-test: status says so instead of guessing.
+    verified = objs.condition("MLModelService", "fruit", "InferenceVerified")
+    assert (verified["status"], verified["reason"]) == ("Unknown", "NoSelfTestRan")
+    assert verified["message"].startswith("no pod ran a self-test (the Ready pods on kwok-node-")
+    ready_message = objs.condition("MLModelService", "fruit", "Ready")["message"]
+    assert ready_message == f"fruit 1 serves; {verified['message']}"
     assert status["endpoint"] == f"http://fruit-mlmodel.{objs.ns}.svc:8080"
     assert status["resolvedPackages"][0]["sha256"] == sha(MODEL_V1)
     assert objs.status("ModelPackage", "fruit")["latestVersion"] == "1"
     assert objs.condition("ModelPackage", "fruit", "Verified")["status"] == "True"
     objs.wait_phase("VisionService", "fruitvis", "Running")
+    assert objs.condition("VisionService", "fruitvis", "InferenceVerified")["reason"] == "NoSelfTestRan"
     for kind, name, owner_kind, owner in (
         ("Deployment", "fruit-mlmodel", "MLModelService", "fruit"),
         ("Service", "fruit-mlmodel", "MLModelService", "fruit"),

@@ -20,13 +20,12 @@ VISION_KEYS = (
 )
 
 
-def build_deployment(inputs: ServingInputs, replicas: int | None) -> dict[str, Any]:
+def build_deployment(inputs: ServingInputs, replicas: int) -> dict[str, Any]:
     """Rolling updates add a pod before removing one, so a bad version never takes
-    the endpoint down: old pods keep serving until new ones are ready. Replicas None:
-    left out, for the HorizontalPodAutoscaler to set."""
+    the endpoint down: old pods keep serving until new ones are ready."""
     owner, spec = inputs.owner, inputs.spec
     name = common.child_name(owner["metadata"]["name"], inputs.component)
-    deployment: dict[str, Any] = {
+    return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": common.child_metadata(owner, name, inputs.component),
@@ -39,9 +38,6 @@ def build_deployment(inputs: ServingInputs, replicas: int | None) -> dict[str, A
             "template": pod_template(inputs),
         },
     }
-    if replicas is None:
-        del deployment["spec"]["replicas"]
-    return deployment
 
 
 def build_service(owner: dict[str, Any], component: str) -> dict[str, Any]:

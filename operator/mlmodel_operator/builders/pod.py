@@ -138,6 +138,10 @@ def serve_args(inputs: ServingInputs) -> list[str]:
     """`mlmodel serve` flags: the seeds' attributes with package paths substituted."""
     attrs, known = inputs.attributes, {p.name for p in inputs.packages}
     args = ["serve", "--model", substitute(attrs["model_path"], known)]
+    model = package_file(str(attrs["model_path"]))
+    if model is not None and model[0] in known:
+        # The package's MLmodel (if it describes this file) gives the self-test its examples.
+        args += ["--package-root", package_dir(model[0])]
     if attrs.get("label_path"):
         args += ["--labels", substitute(attrs["label_path"], known)]
     args += [

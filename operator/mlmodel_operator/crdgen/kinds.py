@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mlmodel_operator.crdgen.scaling import scaling_knobs, scaling_rules
 from mlmodel_operator.crdgen.schema import (
     DNS_SUBDOMAIN,
     NAME_RULE,
@@ -260,7 +259,6 @@ def mlmodel_service() -> Schema:
                 "x-kubernetes-list-map-keys": ["name"],
             },
             **serving_knobs(),
-            **scaling_knobs(),
         },
         required=["attributes"],
         **{
@@ -268,7 +266,6 @@ def mlmodel_service() -> Schema:
                 _placeholder_rule("model_path"),
                 _placeholder_rule("label_path"),
                 unique,
-                *scaling_rules(),
             ]
         },
     )
@@ -328,10 +325,8 @@ def vision_service() -> Schema:
             "mlmodelName": string(55, minLength=1, description="An MLModelService in this namespace."),
             "attributes": attributes,
             **serving_knobs(),
-            **scaling_knobs(),
         },
         required=["mlmodelName"],
-        **{"x-kubernetes-validations": scaling_rules()},
     )
     return crd(
         "VisionService",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mlmodel_operator.packages import Resolution, safe_name
-from mlmodel_operator.status.conditions import FALSE, TRUE, Cond, aggregate_ready, stamp
+from mlmodel_operator.status.conditions import FALSE, TRUE, UNKNOWN, Cond, aggregate_ready, stamp
 from mlmodel_operator.status.phase import compute_phase
 from mlmodel_operator.status.runstate import RunState
 from mlmodel_operator.status.workload import Workload
@@ -55,16 +55,65 @@ def _workload_conditions(obs: Observed) -> tuple[Cond, Cond]:
     return obs.workload.available, obs.workload.progressing
 
 
+def inference_condition(obs: Observed) -> Cond:
+    """InferenceVerified: what serves has answered a real inference.
+
+    The operator does not ask the pods: a pod turns Ready only once its server's self-test
+    inference passed, so Ready pods whose container ran are the proof, and their Ready
+    transition is when it passed. Pods no container runtime ran (kwok) prove nothing, and
+    the condition says so rather than guess.
+    """
+    tests, names = obs.workload.self_tests, _package_names(obs)
+    if obs.run.stopped:
+        return Cond("InferenceVerified", FALSE, "Stopped", "scaled to zero")
+    if tests.passed:
+        versions = ", ".join(f"{names.get(s.name, s.name)} {s.version}" for s in tests.passed)
+        return Cond(
+            "InferenceVerified",
+            TRUE,
+            "SelfTestPassed",
+            f"{versions}: {tests.pods} Ready pod(s) answered their self-test inference, the latest at "
+            f"{tests.latest}",
+        )
+    if tests.simulated_nodes:
+        return Cond(
+            "InferenceVerified",
+            UNKNOWN,
+            "NoSelfTestRan",
+            f"no pod ran a self-test (the Ready pods on {', '.join(tests.simulated_nodes)} ran no "
+            "container: a simulated node, such as kwok's)",
+        )
+    if obs.workload.ready_replicas:
+        return Cond(
+            "InferenceVerified",
+            UNKNOWN,
+            "PodsNotSeen",
+            f"no Ready pod listed yet to show its self-test passed (the Deployment counts "
+            f"{obs.workload.ready_replicas} available)",
+        )
+    if obs.workload.progressing.reason == "SelfTestFailed":
+        return Cond("InferenceVerified", FALSE, "SelfTestFailed", obs.workload.progressing.message)
+    return Cond("InferenceVerified", FALSE, "NoPodReady", "no pod has passed its self-test yet")
+
+
 def conditions(obs: Observed) -> list[Cond]:
+    """Every condition and the aggregate Ready.
+
+    InferenceVerified gates Ready when it is False; Unknown (no container ran, or the pods are
+    not listed yet) does not, since no self-test can settle it, and Ready's message says so.
+    """
     available, progressing = _workload_conditions(obs)
+    verified = inference_condition(obs)
     conds = [
         *obs.extra,
         package_condition(obs.resolution),
         progressing,
         available,
+        verified,
         stopped_condition(obs.run),
     ]
-    positive = (*(c.type for c in obs.extra), "PackageResolved", "Progressing", "Available")
+    gating = ("InferenceVerified",) if verified.status != UNKNOWN else ()
+    positive = (*(c.type for c in obs.extra), "PackageResolved", "Progressing", "Available", *gating)
     return [*conds, ready_condition(obs, conds, positive)]
 
 
@@ -102,6 +151,14 @@ def ready_condition(obs: Observed, conds: list[Cond], positive: tuple[str, ...])
     by_type = {c.type: c for c in conds}
     if obs.run.stopped or not by_type["Available"].is_true:
         return ready
+    said = _while_serving(obs, ready, by_type, positive)
+    if said.is_true and by_type["InferenceVerified"].status == UNKNOWN:
+        return replace(said, message=f"{said.message}; {by_type['InferenceVerified'].message}")
+    return said
+
+
+def _while_serving(obs: Observed, ready: Cond, by_type: dict[str, Cond], positive: tuple[str, ...]) -> Cond:
+    """Ready while something serves: what serves, and what fails beside it."""
     names = _package_names(obs)
     serves = _serves(obs, names)
     if ready.is_true:

@@ -37,6 +37,9 @@ BAD_WAITING = frozenset(
 )
 # The kubelet alternates these while it retries a pull; one reason keeps the phase still.
 _SAME_FAILURE = {"ErrImagePull": "ImagePullBackOff"}
+# How `mlmodel serve` says its self-test refused the model (mlmodel_server/selftest.py).
+SELF_TEST_FAILURE = "mlmodel serve: error: self-test"
+SERVER_CONTAINER = "server"
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,21 @@ class Served:
 
 
 @dataclass(frozen=True)
+class SelfTests:
+    """What the Ready pods say about the server's self-test: a pod turns Ready only after its
+    server answered one, so a Ready pod whose container ran has passed it; a Ready pod whose
+    container has no ID ran nothing (kwok's simulated pods), so nothing was tested."""
+
+    passed: tuple[Served, ...] = ()  # the versions the Ready pods that ran a server serve
+    pods: int = 0  # how many such pods
+    latest: str = ""  # the latest Ready transition among them: the last self-test passed
+    simulated_nodes: tuple[str, ...] = ()  # nodes of Ready pods no container runtime ran
+
+
+@dataclass(frozen=True)
 class Workload:
     """Available/Progressing conditions plus the phase the workload alone implies, and
-    the versions the Ready pods run (`serving`)."""
+    the versions the Ready pods run (`serving`) and how many of those ran a self-test."""
 
     available: Cond
     progressing: Cond
@@ -66,6 +81,7 @@ class Workload:
     ready_replicas: int = 0
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     serving: tuple[Served, ...] = ()
+    self_tests: SelfTests = field(default_factory=SelfTests)
 
 
 def _error_text(message: str) -> str:
@@ -87,20 +103,38 @@ def _last_line(text: str) -> str:
     return lines[-1][:500] if lines else ""
 
 
-def _last_failure(status: dict[str, Any]) -> str:
-    """The message of the container's last non-zero exit, if it has not succeeded since.
+def _failed_exit(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The container's last non-zero exit, if it has not succeeded since.
 
     Read from `state` or `lastState`, so it is the same whether the container waits in
     back-off, runs again or has just exited.
     """
     term = (status.get("state") or {}).get("terminated")
     if term and term.get("exitCode", 0) == 0:
-        return ""
+        return None
     for found in (term, (status.get("lastState") or {}).get("terminated")):
         if found and found.get("exitCode", 0) != 0:
-            message = found.get("message") or found.get("reason") or f"exit {found.get('exitCode')}"
-            return _error_text(message) or f"exit {found.get('exitCode')}"
-    return ""
+            return dict(found)
+    return None
+
+
+def _last_failure(status: dict[str, Any]) -> str:
+    """The one-line message of the container's last non-zero exit (see _failed_exit)."""
+    found = _failed_exit(status)
+    if found is None:
+        return ""
+    message = found.get("message") or found.get("reason") or f"exit {found.get('exitCode')}"
+    return _error_text(message) or f"exit {found.get('exitCode')}"
+
+
+def _crash_reason(status: dict[str, Any], detail: str) -> str:
+    """Why the server exits: its self-test refused the model, the kernel killed it for its
+    memory, or another error (its message says which)."""
+    if detail.startswith(SELF_TEST_FAILURE):
+        return "SelfTestFailed"
+    if (_failed_exit(status) or {}).get("reason") == "OOMKilled":
+        return "OOMKilled"
+    return "CrashLoopBackOff"
 
 
 def _waiting(status: dict[str, Any]) -> tuple[str, str] | None:
@@ -123,7 +157,10 @@ def _init_failure(status: dict[str, Any]) -> tuple[str, str] | None:
 def _container_failure(status: dict[str, Any]) -> tuple[str, str] | None:
     name, detail = status.get("name", "?"), _last_failure(status)
     if detail:
-        return "CrashLoopBackOff", f"container {name}: CrashLoopBackOff: {detail}"
+        reason = _crash_reason(status, detail)
+        if reason == "OOMKilled":
+            detail = "killed at its memory limit; the model needs a higher resources.limits.memory"
+        return reason, f"container {name}: {reason}: {detail}"
     waiting = _waiting(status)
     if waiting:
         reason, message = waiting
@@ -184,6 +221,25 @@ def served(pods: list[dict[str, Any]]) -> tuple[Served, ...]:
     return tuple(Served(name, version, sha, n) for (name, version, sha), n in ordered)
 
 
+def _ran(pod: dict[str, Any]) -> bool:
+    """A container runtime created the server container (it has an ID)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return any(s.get("name") == SERVER_CONTAINER and s.get("containerID") for s in statuses)
+
+
+def _ready_since(pod: dict[str, Any]) -> str:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return next((str(c.get("lastTransitionTime") or "") for c in conds if c.get("type") == "Ready"), "")
+
+
+def self_tests(pods: list[dict[str, Any]]) -> SelfTests:
+    """What the Ready pods prove about self-tests (SelfTests)."""
+    ready = [p for p in pods if pod_ready(p)]
+    ran = [p for p in ready if _ran(p)]
+    simulated = sorted({str((p.get("spec") or {}).get("nodeName") or "?") for p in ready if not _ran(p)})
+    return SelfTests(served(ran), len(ran), max(map(_ready_since, ran), default=""), tuple(simulated))
+
+
 def init_summaries(pods: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Tensor summaries by init container name, from successful `mlmodel fetch` runs."""
     found: dict[str, dict[str, Any]] = {}
@@ -240,6 +296,7 @@ def assess(
         available,
         init_summaries(new or live),
         served(live),
+        self_tests(live),
     )
     failure = next((f for f in map(pod_failure, new) if f), None)
     failure = failure or _deployment_deadline(deployment)

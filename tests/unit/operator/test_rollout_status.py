@@ -31,6 +31,10 @@ FETCH_ERROR = "model file model.tflite is not a TFLite flatbuffer (no TFL3 ident
 FETCH_FAILED = {"exitCode": 1, "reason": "Error", "message": json.dumps({"error": FETCH_ERROR})}
 
 
+# A server container a container runtime started (kwok's have no ID).
+RUNNING = {"name": "server", "ready": True, "containerID": "containerd://1", "state": {"running": {}}}
+
+
 def pin(version: str) -> ResolvedPackage:
     return ResolvedPackage("fruit_classifier", "fruit", "latest", version, version * 64)
 
@@ -44,7 +48,7 @@ def pod(
         "status": {
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
             "initContainerStatuses": init or [],
-            "containerStatuses": containers or [],
+            "containerStatuses": containers or ([RUNNING] if ready else []),
         },
     }
 
@@ -203,8 +207,9 @@ def test_a_refused_version_keeps_v1_and_says_why() -> None:
 )
 def test_a_crash_without_a_message_is_named_by_its_reason(container: dict[str, Any]) -> None:
     assert pod_failure(pod(NEW, "2", ready=False, containers=[container])) == (
-        "CrashLoopBackOff",
-        "container server: CrashLoopBackOff: OOMKilled",
+        "OOMKilled",
+        "container server: OOMKilled: killed at its memory limit; the model needs a higher "
+        "resources.limits.memory",
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 DEFAULT_IMAGE = "mlmodel-operator:0.1.0"  # the chart and install.yaml set their image explicitly
 # kopf peering: one configured priority step is worth this many tie-breaker values.
 PRIORITY_SPREAD = 1 << 16
+DEFAULT_POD_METRICS_URL = "http://{ip}:8080/metrics"
 # Seconds of an inference pod's grace period left to `mlmodel serve` to exit after it gave up
 # waiting for requests in flight (cancelling them, closing the interpreters).
 EXIT_MARGIN = 5
@@ -111,6 +112,10 @@ class Config:
     verify_timeout: float = 10.0
     fetch_max_bytes: int = 2 << 30
     termination: Termination = Termination()  # inference pods' preStop and grace period
+    # Where a canary's gates read a pod's metrics ({ip}, {namespace}, {name}); tests point it
+    # at a fake, since kwok's pods have no address.
+    pod_metrics_url: str = DEFAULT_POD_METRICS_URL
+    pod_metrics_timeout: float = 3.0
     clock_offset_seconds: float = 0.0
     clock_offset_file: str | None = None  # tests move time by rewriting this file
     log_level: str = "INFO"
@@ -138,6 +143,8 @@ class Config:
             verify_timeout=_float(e, p + "VERIFY_TIMEOUT", 10.0),
             fetch_max_bytes=_int(e, p + "FETCH_MAX_BYTES", 2 << 30, minimum=1),
             termination=_termination(e, p),
+            pod_metrics_url=e.get(p + "POD_METRICS_URL", "").strip() or DEFAULT_POD_METRICS_URL,
+            pod_metrics_timeout=_float(e, p + "POD_METRICS_TIMEOUT", 3.0),
             clock_offset_seconds=_float(e, p + "CLOCK_OFFSET", 0.0),
             clock_offset_file=e.get(p + "CLOCK_OFFSET_FILE", "").strip() or None,
             log_level=(e.get(p + "LOG_LEVEL", "").strip() or "INFO").upper(),

@@ -31,6 +31,7 @@ CHILDREN = (
     ("", "v1", "services", True),
     ("", "v1", "configmaps", True),
     ("networking.k8s.io", "v1", "networkpolicies", True),
+    ("autoscaling", "v2", "horizontalpodautoscalers", True),
     ("", "v1", "pods", False),
 )
 OWNERS = (

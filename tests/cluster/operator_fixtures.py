@@ -8,12 +8,14 @@ the real entry point, kopf's login, liveness endpoint and signal handling.
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,37 @@ CRDS = REPO / "crds"
 RESYNC_SECONDS = 2
 
 
+class PodMetrics:
+    """What the inference pods' /metrics answer, for a canary's gates: kwok's pods run no
+    server, so the operator reads them here (MLMODEL_OPERATOR_POD_METRICS_URL), one
+    exposition text per namespace, set by the test."""
+
+    def __init__(self) -> None:
+        texts: dict[str, str] = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                text = texts.get(self.path.split("/")[1])
+                self.send_response(200 if text is not None else 404)
+                self.end_headers()
+                self.wfile.write((text or "").encode())
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.texts = texts
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url_template(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{{namespace}}/{{name}}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
 class OperatorProcess:
     """Handle on the running operator: its log, liveness URL and injectable clock."""
@@ -34,6 +67,7 @@ class OperatorProcess:
     clock_file: Path
     liveness_url: str
     metrics_url: str
+    pod_metrics: PodMetrics | None = field(default=None, repr=False)
 
     def advance_clock(self, seconds: float) -> None:
         """Move the operator's clock forward (it re-reads the file on every call)."""
@@ -95,6 +129,7 @@ def mlmodel_operator(
     clock_file, log = work / "clock-offset", work / "operator.log"
     clock_file.write_text("0")
     port, metrics_port = free_ports(2)
+    pod_metrics = PodMetrics()
     env = {
         **os.environ,
         "KUBECONFIG": str(mlmodel_crds.kubeconfig),
@@ -107,6 +142,7 @@ def mlmodel_operator(
         "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
         "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
         "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",
+        "MLMODEL_OPERATOR_POD_METRICS_URL": pod_metrics.url_template,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -116,7 +152,12 @@ def mlmodel_operator(
             stderr=subprocess.STDOUT,
         )
     handle = OperatorProcess(
-        proc, log, clock_file, f"http://127.0.0.1:{port}/healthz", f"http://127.0.0.1:{metrics_port}/metrics"
+        proc,
+        log,
+        clock_file,
+        f"http://127.0.0.1:{port}/healthz",
+        f"http://127.0.0.1:{metrics_port}/metrics",
+        pod_metrics,
     )
     _SESSION_OPERATORS[str(mlmodel_crds.kubeconfig)] = handle
     try:
@@ -127,6 +168,7 @@ def mlmodel_operator(
     finally:
         _SESSION_OPERATORS.pop(str(mlmodel_crds.kubeconfig), None)
         stop_process(proc)
+        pod_metrics.close()
 
 
 # The helpers for the operator tests live in tests/support/objects.py (the e2e tier uses them

@@ -20,12 +20,13 @@ VISION_KEYS = (
 )
 
 
-def build_deployment(inputs: ServingInputs, replicas: int) -> dict[str, Any]:
+def build_deployment(inputs: ServingInputs, replicas: int | None) -> dict[str, Any]:
     """Rolling updates add a pod before removing one, so a bad version never takes
-    the endpoint down: old pods keep serving until new ones are ready."""
+    the endpoint down: old pods keep serving until new ones are ready. Replicas None:
+    left out, for the HorizontalPodAutoscaler to set."""
     owner, spec = inputs.owner, inputs.spec
     name = common.child_name(owner["metadata"]["name"], inputs.component)
-    return {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": common.child_metadata(owner, name, inputs.component),
@@ -38,6 +39,9 @@ def build_deployment(inputs: ServingInputs, replicas: int) -> dict[str, Any]:
             "template": pod_template(inputs),
         },
     }
+    if replicas is None:
+        del deployment["spec"]["replicas"]
+    return deployment
 
 
 def build_service(owner: dict[str, Any], component: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlmodel_operator.crdgen.scaling import scaling_knobs, scaling_rules
 from mlmodel_operator.crdgen.schema import (
     DNS_SUBDOMAIN,
     NAME_RULE,
@@ -259,6 +260,7 @@ def mlmodel_service() -> Schema:
                 "x-kubernetes-list-map-keys": ["name"],
             },
             **serving_knobs(),
+            **scaling_knobs(),
         },
         required=["attributes"],
         **{
@@ -266,6 +268,7 @@ def mlmodel_service() -> Schema:
                 _placeholder_rule("model_path"),
                 _placeholder_rule("label_path"),
                 unique,
+                *scaling_rules(),
             ]
         },
     )
@@ -325,8 +328,10 @@ def vision_service() -> Schema:
             "mlmodelName": string(55, minLength=1, description="An MLModelService in this namespace."),
             "attributes": attributes,
             **serving_knobs(),
+            **scaling_knobs(),
         },
         required=["mlmodelName"],
+        **{"x-kubernetes-validations": scaling_rules()},
     )
     return crd(
         "VisionService",

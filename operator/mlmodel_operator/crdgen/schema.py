@@ -233,6 +233,27 @@ def tensor_list() -> Schema:
     }
 
 
+def scaling_status() -> dict[str, Schema]:
+    """Idle stop's bookkeeping and what the HorizontalPodAutoscaler reports."""
+    autoscaler = obj(
+        {
+            "horizontalPodAutoscaler": string(),
+            "minReplicas": {"type": "integer"},
+            "maxReplicas": {"type": "integer"},
+            "currentReplicas": {"type": "integer"},
+            "desiredReplicas": {"type": "integer"},
+            "target": string(256),
+            "lastScaleTime": string(64, format="date-time"),
+        }
+    )
+    return {
+        "lastRequestTime": string(64, format="date-time"),
+        "idleStopDueTime": string(64, format="date-time"),
+        "idleStopDeferred": string(4096),
+        "autoscaling": autoscaler,
+    }
+
+
 def serving_status(extra: dict[str, Schema] | None = None) -> Schema:
     pin = obj(
         {
@@ -281,6 +302,7 @@ def serving_status(extra: dict[str, Schema] | None = None) -> Schema:
             "stopTime": string(64, format="date-time"),
             "stopReason": string(64),
             "model": model,
+            **scaling_status(),
             **(extra or {}),
         }
     )
@@ -297,6 +319,7 @@ def printer_columns() -> list[Schema]:
         {"name": "Stopped", "type": "date", "jsonPath": ".status.stopTime"},
         # A future time: shown as text, since a "date" column only renders ages.
         {"name": "Auto-Stop At", "type": "string", "jsonPath": ".status.autoStopDueTime"},
+        {"name": "Idle-Stop At", "type": "string", "jsonPath": ".status.idleStopDueTime", "priority": 1},
         {"name": "Endpoint", "type": "string", "jsonPath": ".status.endpoint", "priority": 1},
     ]
 

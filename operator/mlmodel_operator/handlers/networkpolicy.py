@@ -25,12 +25,12 @@ def sync_network_policy(rt: Runtime, owner: dict[str, Any], component: str) -> N
     existing = rt.store.get(network.KIND, namespace, name)
     if existing is None or not network.owned_by(existing, owner):
         return
-    _delete(rt.kube, network.policy_path(namespace, name), existing["metadata"]["uid"])
+    delete_exactly(rt.kube, network.policy_path(namespace, name), existing["metadata"]["uid"])
     rt.store.remove(existing)
 
 
-def _delete(kube: Kube, path: str, uid: str) -> None:
-    """The uid precondition: never delete a policy recreated since we read it."""
+def delete_exactly(kube: Kube, path: str, uid: str) -> None:
+    """The uid precondition: never delete a child recreated since we read it."""
     from kubernetes.client import ApiException
 
     body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}

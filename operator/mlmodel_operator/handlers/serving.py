@@ -20,13 +20,15 @@ from mlmodel_operator.builders.children import (
 )
 from mlmodel_operator.builders.pod import ServingInputs
 from mlmodel_operator.clock import format_time
+from mlmodel_operator.handlers import autoscaling
+from mlmodel_operator.handlers import idle as idle_stop
 from mlmodel_operator.handlers.networkpolicy import sync_network_policy
 from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.handlers.writer import write_status
 from mlmodel_operator.k8s.client import collection_path
 from mlmodel_operator.packages import Resolution, UnknownPackageError
-from mlmodel_operator.status import runstate, serving, workload
+from mlmodel_operator.status import idlestop, runstate, serving, workload
 
 AUTO_STOP_LAG = 0.2  # seconds after the due time that its pass is queued
 
@@ -48,7 +50,7 @@ def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> S
 
 
 def _apply_workload(
-    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int
+    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int | None
 ) -> tuple[str | None, Plan]:
     """Apply ConfigMap (vision) and Deployment where they differ from the watched ones.
 
@@ -64,6 +66,8 @@ def _apply_workload(
     new = never_reconciled(owner)
     if component == "vision":
         rt.ensure(build_configmap(owner), new)
+    if replicas is None:
+        autoscaling.hand_over(rt, owner, deployment)
     rt.ensure(deployment, new)
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     return annotations[common.ANNOTATION_TEMPLATE_HASH], plan
@@ -113,7 +117,8 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     # 1. Auto-stop and restart are decided first: they set the replica count.
     run = runstate.decide(spec, old, now)
     schedule_auto_stop(rt, (kind, namespace, name), run, now)
-    replicas = 0 if run.stopped else int(spec.get("replicas", 1))
+    run, idle = idle_stop.before_apply(rt, owner, component, run, now)
+    replicas = autoscaling.replicas(spec, run)
     # 2. Resolve packages and apply the children (a failed resolution keeps the last pins).
     plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)
     # Children are compared with the watched ones and written only where they differ: an idle
@@ -121,9 +126,12 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
     rt.ensure(build_service(owner, component), never_reconciled(owner))
     sync_network_policy(rt, owner, component)
+    hpa = autoscaling.sync(rt, owner, component)
     # 3. Status comes from what the API server reports, not from what was applied.
     deployment, pods = _read_workload(rt, owner, component)
-    work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), max(replicas, 1))
+    idle = idle_stop.after_read(rt, owner, run, idle, pods)
+    desired = autoscaling.desired(replicas, deployment, owner)
+    work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), desired)
     observed = serving.Observed(
         generation=owner["metadata"].get("generation", 0),
         now=format_time(now),
@@ -137,4 +145,6 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
         extra=plan.extra,
     )
     extra_events = [("Normal", *run.event)] if run.event else []
-    return write_status(rt, owner, old, serving.compose(observed, old), extra_events)
+    status = {**serving.compose(observed, old), **idlestop.status_fields(idle, spec, old)}
+    status = autoscaling.with_status(status, owner, hpa, run, observed.now, old.get("conditions") or [])
+    return write_status(rt, owner, old, status, extra_events)

@@ -29,6 +29,7 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 _CORE = {"Service": "services", "ConfigMap": "configmaps", "Pod": "pods", "Event": "events"}
 _APPS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
 _NETWORKING = {"NetworkPolicy": "networkpolicies"}
+_AUTOSCALING = {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}
 _CUSTOM = {
     "ModelPackage": "modelpackages",
     "MLModelService": "mlmodelservices",
@@ -45,6 +46,8 @@ def collection_path(api_version: str, kind: str, namespace: str) -> str:
         return f"/apis/apps/v1/namespaces/{ns}/{_APPS[kind]}"
     if api_version == "networking.k8s.io/v1":
         return f"/apis/networking.k8s.io/v1/namespaces/{ns}/{_NETWORKING[kind]}"
+    if api_version == "autoscaling/v2":
+        return f"/apis/autoscaling/v2/namespaces/{ns}/{_AUTOSCALING[kind]}"
     if api_version == API_VERSION:
         return f"/apis/{API_VERSION}/namespaces/{ns}/{_CUSTOM[kind]}"
     raise ValueError(f"unsupported apiVersion/kind {api_version}/{kind}")
@@ -239,16 +242,18 @@ class Kube:
             query["resourceVersion"] = "0"
         return list((self.request("GET", path, query=query or None) or {}).get("items") or [])
 
-    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
         """THE write helper for children: server-side apply, our field manager, force.
 
         Apply is idempotent (an unchanged manifest is a no-op that does not
         bump resourceVersion), creates missing objects, and takes back fields
-        someone edited by hand, which is exactly drift repair.
+        someone edited by hand, which is exactly drift repair. Another `manager`
+        owns fields apart from the children's manifests (an autoscaled Deployment's
+        replicas, handlers/autoscaling.py).
         """
         meta = obj["metadata"]
         path = object_path(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
-        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        query = {"fieldManager": manager, "force": "true"}
         return self.request("PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml")
 
     def patch_status(self, owner: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:

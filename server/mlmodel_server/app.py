@@ -11,6 +11,7 @@ from .api import errors, metrics, mlflow, mlmodel, selftest, ui, v2, vision
 from .api.auth import BearerAuthMiddleware, token_source
 from .api.fastpath import InferFastPath, infer_routes
 from .api.limits import BodyLimitMiddleware
+from .canary.split import SplitCollector
 from .dataplane import DataPlane
 from .vision.image import DEFAULT_MAX_PIXELS
 
@@ -32,6 +33,7 @@ def create_app(dataplane: DataPlane, settings: HttpSettings | None = None) -> Fa
     app.state.dataplane = dataplane
     registry = metrics.Metrics()
     app.state.metrics = registry  # shared with the gRPC service (server.py)
+    registry.registry.register(SplitCollector(dataplane.models))
     for model in dataplane.models.values():
         if model.ready:
             model.observe_inference(registry.inference.labels(model.name).observe)

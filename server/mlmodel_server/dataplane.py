@@ -70,7 +70,7 @@ class DataPlane:
         model = self.model(name, version, need_ready=False)
         return {
             "name": model.name,
-            "versions": [model.version],
+            "versions": list(model.versions),
             "platform": PLATFORM,
             "inputs": [_tensor_metadata(t) for t in model.inputs],
             "outputs": [_tensor_metadata(t) for t in model.outputs],
@@ -104,13 +104,21 @@ class DataPlane:
         model = self.models.get(name)
         if model is None:
             raise ModelNotFound(f"model '{_printable(name)}' not found")
-        if version is not None and version != model.version:
-            raise ModelNotFound(
-                f"model '{name}' has no version '{_printable(version)}' (served: {model.version})"
-            )
+        if version is not None:
+            model = self._at_version(model, version)
         if need_ready and not model.ready:
             raise ModelNotReady(f"model '{name}' is not ready")
         return model
+
+    def _at_version(self, model: TFLiteModel, version: str) -> TFLiteModel:
+        """The version a request names: the model itself, or one side of a canary's split."""
+        pinned = model.at_version(version)
+        if pinned is None:
+            served = ", ".join(model.versions)
+            raise ModelNotFound(
+                f"model '{model.name}' has no version '{_printable(version)}' (served: {served})"
+            )
+        return pinned
 
     def default_model(self) -> TFLiteModel:
         """The single served model, for protocols without a model name (MLflow)."""

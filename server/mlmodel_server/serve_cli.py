@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .canary.options import CandidateOptions, add_arguments
 from .options import ServeOptions
 
 DEFAULTS = ServeOptions(model=None, package_dir=None)  # the flags' defaults, in one place
@@ -108,6 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--log-level", default=DEFAULTS.log_level, choices=["debug", "info", "warning", "error"]
     )
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         vision_attrs = _vision_attributes(options.vision_config)
         token = read_token(options.auth_token_file) if options.auth_token_file else None
-        dataplane = build_dataplane(options, vision_attrs)
+        dataplane = build_dataplane(options, vision_attrs, CandidateOptions.from_args(args))
         sock = bind_socket(options.host, options.port)
         if options.grpc_port:
             check_port(options.host, options.grpc_port)

@@ -21,6 +21,8 @@ from grpc import aio
 from .api.auth import token_source
 from .api.grpc_oip import service_handler
 from .app import HttpSettings, create_app
+from .canary.options import CandidateOptions
+from .canary.split import SplitPlan, VersionSplit, split_plan
 from .dataplane import DataPlane
 from .errors import ModelLoadError
 from .options import ServeOptions
@@ -64,10 +66,13 @@ def model_config(options: ServeOptions) -> tuple[ModelConfig, Package | None]:
     return config, package
 
 
-def build_dataplane(options: ServeOptions, vision_attrs: Mapping[str, object]) -> DataPlane:
+def build_dataplane(
+    options: ServeOptions, vision_attrs: Mapping[str, object], candidate: CandidateOptions | None = None
+) -> DataPlane:
     config, package = model_config(options)
     vision = VisionConfig.from_attributes(vision_attrs)
-    dataplane = assemble(config, vision, options.vision_name, package)
+    split = split_plan(candidate, config) if candidate else None
+    dataplane = assemble(config, vision, options.vision_name, package, split)
     if options.vision_config is not None:  # a VisionService's pod: the model must fit
         try:
             next(iter(dataplane.vision.values())).require_vision_model()
@@ -82,9 +87,10 @@ def assemble(
     vision: VisionConfig | None = None,
     vision_name: str | None = None,
     package: Package | None = None,
+    split: SplitPlan | None = None,
 ) -> DataPlane:
     """Load the model, check it against its package and labels, have it pass its
-    self-test, wire the vision service."""
+    self-test, wire the vision service; with a candidate, serve both under the name."""
     model = TFLiteModel(config)
     model.load()
     try:
@@ -95,10 +101,31 @@ def assemble(
     except ModelLoadError:
         model.close()
         raise
+    if split is not None:
+        model = with_candidate(model, split)
     dataplane = DataPlane()
     dataplane.add_model(model, selftest, result)
     dataplane.add_vision(VisionService(vision_name or config.name, model, vision or VisionConfig()))
     return dataplane
+
+
+def with_candidate(stable: TFLiteModel, plan: SplitPlan) -> VersionSplit:
+    """The stable model and the candidate under one name; both closed when the candidate
+    cannot load, fails its package's or labels' checks, or cannot stand in for the stable."""
+    candidate = TFLiteModel(plan.config)
+    try:
+        try:
+            candidate.load()
+            if plan.package is not None:
+                check_signature(plan.package, candidate.inputs, candidate.outputs)
+            _check_labels(candidate)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"candidate version {candidate.version}: {exc}") from exc
+        return VersionSplit(stable, candidate, plan)
+    except ModelLoadError:
+        stable.close()
+        candidate.close()
+        raise
 
 
 def _check_labels(model: TFLiteModel) -> None:

@@ -124,6 +124,16 @@ class TFLiteModel:
 
     # -- serving -----------------------------------------------------------------
 
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every version served under this name, the stable one first (a canary's split
+        serves two)."""
+        return (self.version,)
+
+    def at_version(self, version: str) -> TFLiteModel | None:
+        """The model that answers requests naming `version`, if it is served here."""
+        return self if version == self.version else None
+
     def input_spec(self, name: str) -> TensorSpec:
         for spec in self.inputs:
             if spec.name == name:

@@ -1,0 +1,1 @@
+"""Two versions of one model under one name: a weighted split, optionally mirrored."""

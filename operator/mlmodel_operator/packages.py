@@ -9,6 +9,7 @@ on every sync, a pinned version never moves, and a placeholder in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -83,14 +84,15 @@ def package_dir(name: str) -> str:
     return f"{MODELS_ROOT}/{name}"
 
 
-def substitute(path: str, known: set[str]) -> str:
-    """Replace `${packages.<name>}` (or `${packages.ml_model.<name>}`) by `/models/<name>`."""
+def substitute(path: str, known: set[str], moved: Mapping[str, str] | None = None) -> str:
+    """Replace `${packages.<name>}` (or `${packages.ml_model.<name>}`) by `/models/<name>`,
+    or by the directory `moved` gives (a candidate version lands elsewhere)."""
 
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in known:
             raise UnknownPackageError(f"{path!r} refers to unknown package {name!r}")
-        return package_dir(name)
+        return (moved or {}).get(name) or package_dir(name)
 
     return _PLACEHOLDER.sub(repl, path)
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlmodel_operator.builders import common, security
+from mlmodel_operator.builders.candidate import CANDIDATE, STABLE, CandidatePods, Slot, candidate_args
 from mlmodel_operator.config import Termination
 from mlmodel_operator.packages import (
-    SOURCES_ROOT,
     ResolvedPackage,
     ca_config_map,
     package_dir,
@@ -46,15 +46,16 @@ class ServingInputs:
     fetch_max_bytes: int = 2 << 30
     vision_config: str | None = None  # JSON text of the vision attributes
     termination: Termination = field(default_factory=Termination)
+    candidate: CandidatePods | None = None  # a canary's version, loaded beside the stable one
 
     @property
     def spec(self) -> dict[str, Any]:
         return dict(self.owner.get("spec") or {})
 
 
-def _source_volume(pkg: ResolvedPackage) -> dict[str, Any] | None:
+def _source_volume(pkg: ResolvedPackage, slot: Slot = STABLE) -> dict[str, Any] | None:
     """ConfigMap and PVC sources are mounted read-only; URLs need no volume."""
-    name = f"src-{safe_name(pkg.name)}"
+    name = slot.named("src", pkg.name)
     if "configMap" in pkg.source:
         cm = pkg.source["configMap"]
         items = [{"key": cm["key"], "path": cm["key"]}]
@@ -65,17 +66,17 @@ def _source_volume(pkg: ResolvedPackage) -> dict[str, Any] | None:
     return None
 
 
-def _ca_volume(pkg: ResolvedPackage) -> dict[str, Any] | None:
+def _ca_volume(pkg: ResolvedPackage, slot: Slot = STABLE) -> dict[str, Any] | None:
     """A URL's private CA (`source.caConfigMap`): that one key, for its init container only."""
     ca = ca_config_map(pkg.source)
     if ca is None:
         return None
     items = [{"key": ca["key"], "path": ca["key"]}]
-    return {"name": f"ca-{safe_name(pkg.name)}", "configMap": {"name": ca["name"], "items": items}}
+    return {"name": slot.named("ca", pkg.name), "configMap": {"name": ca["name"], "items": items}}
 
 
-def _fetch_source_args(pkg: ResolvedPackage) -> list[str]:
-    src_dir = f"{SOURCES_ROOT}/{pkg.name}"
+def _fetch_source_args(pkg: ResolvedPackage, slot: Slot = STABLE) -> list[str]:
+    src_dir = slot.sources(pkg.name)
     if "configMap" in pkg.source:
         return ["--file", f"{src_dir}/{pkg.source['configMap']['key']}"]
     if "persistentVolumeClaim" in pkg.source:
@@ -91,14 +92,14 @@ def _fetch_source_args(pkg: ResolvedPackage) -> list[str]:
     return args
 
 
-def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, Any]:
+def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs, slot: Slot = STABLE) -> dict[str, Any]:
     """`mlmodel fetch` for one package; its termination message carries the summary."""
-    args = ["fetch", *_fetch_source_args(pkg)]
+    args = ["fetch", *_fetch_source_args(pkg, slot)]
     if pkg.sha256:
         args += ["--sha256", pkg.sha256]
     args += [
         "--dest",
-        package_dir(pkg.name),
+        slot.models(pkg.name),
         "--max-bytes",
         str(inputs.fetch_max_bytes),
         "--summary-to",
@@ -107,24 +108,18 @@ def fetch_container(pkg: ResolvedPackage, inputs: ServingInputs) -> dict[str, An
     model = package_file(str(inputs.attributes.get("model_path", "")))
     if model is not None and model[0] == pkg.name:
         args += ["--model", model[1]]  # refused unless the package holds it and it is TFLite
-    mounts: list[dict[str, Any]] = [
-        {"name": f"pkg-{safe_name(pkg.name)}", "mountPath": package_dir(pkg.name)}
-    ]
-    if _source_volume(pkg) is not None:
+    mounts: list[dict[str, Any]] = [{"name": slot.named("pkg", pkg.name), "mountPath": slot.models(pkg.name)}]
+    if _source_volume(pkg, slot) is not None:
         mounts.append(
-            {
-                "name": f"src-{safe_name(pkg.name)}",
-                "mountPath": f"{SOURCES_ROOT}/{pkg.name}",
-                "readOnly": True,
-            }
+            {"name": slot.named("src", pkg.name), "mountPath": slot.sources(pkg.name), "readOnly": True}
         )
     ca = ca_config_map(pkg.source)
     if ca is not None:
         mounts.append(
-            {"name": f"ca-{safe_name(pkg.name)}", "mountPath": f"{CA_ROOT}/{ca['name']}", "readOnly": True}
+            {"name": slot.named("ca", pkg.name), "mountPath": f"{CA_ROOT}/{ca['name']}", "readOnly": True}
         )
     return {
-        "name": f"fetch-{safe_name(pkg.name)}",
+        "name": slot.named("fetch", pkg.name),
         "image": inputs.image,
         "imagePullPolicy": inputs.image_pull_policy,
         "args": args,
@@ -167,6 +162,8 @@ def serve_args(inputs: ServingInputs) -> list[str]:
         ]
     if auth_secret(inputs.spec) is not None:
         args += ["--auth-token-file", f"{AUTH_DIR}/{AUTH_FILE}"]
+    if inputs.candidate is not None:
+        args += candidate_args(inputs.candidate, attrs, known)
     return args + [str(a) for a in inputs.spec.get("args") or []]
 
 
@@ -206,6 +203,11 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
         {"name": f"pkg-{safe_name(p.name)}", "mountPath": package_dir(p.name), "readOnly": True}
         for p in inputs.packages
     ]
+    if inputs.candidate is not None:
+        name = inputs.candidate.package.name
+        mounts.append(
+            {"name": CANDIDATE.named("pkg", name), "mountPath": CANDIDATE.models(name), "readOnly": True}
+        )
     mounts.append({"name": "tmp", "mountPath": "/tmp"})
     if inputs.vision_config is not None:
         mounts.append({"name": "vision-config", "mountPath": VISION_DIR, "readOnly": True})
@@ -241,13 +243,9 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
 def volumes(inputs: ServingInputs) -> list[dict[str, Any]]:
     vols: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
     for pkg in inputs.packages:
-        vols.append({"name": f"pkg-{safe_name(pkg.name)}", "emptyDir": {}})
-        source = _source_volume(pkg)
-        if source is not None:
-            vols.append(source)
-        ca = _ca_volume(pkg)
-        if ca is not None:
-            vols.append(ca)
+        vols += _package_volumes(pkg, STABLE)
+    if inputs.candidate is not None:
+        vols += _package_volumes(inputs.candidate.package, CANDIDATE)
     if inputs.vision_config is not None:
         cm = common.child_name(inputs.owner["metadata"]["name"], inputs.component)
         vols.append({"name": "vision-config", "configMap": {"name": cm}})
@@ -255,6 +253,12 @@ def volumes(inputs: ServingInputs) -> list[dict[str, Any]]:
     if secret is not None:
         vols.append(_auth_volume(secret))
     return vols
+
+
+def _package_volumes(pkg: ResolvedPackage, slot: Slot) -> list[dict[str, Any]]:
+    """The package's own directory, and its source and CA when they are mounted."""
+    found = [_source_volume(pkg, slot), _ca_volume(pkg, slot)]
+    return [{"name": slot.named("pkg", pkg.name), "emptyDir": {}}, *(v for v in found if v is not None)]
 
 
 def packages_annotation(packages: tuple[ResolvedPackage, ...]) -> str:
@@ -275,6 +279,14 @@ def pod_annotations(inputs: ServingInputs) -> dict[str, str]:
     return notes
 
 
+def _init_containers(inputs: ServingInputs) -> list[dict[str, Any]]:
+    """A `mlmodel fetch` per package, and one more for a candidate version."""
+    fetches = [fetch_container(p, inputs) for p in inputs.packages]
+    if inputs.candidate is not None:
+        fetches.append(fetch_container(inputs.candidate.package, inputs, CANDIDATE))
+    return fetches
+
+
 def pod_template(inputs: ServingInputs) -> dict[str, Any]:
     """The full template, stamped with a hash of itself so status can tell new pods from old."""
     spec, owner_name = inputs.spec, inputs.owner["metadata"]["name"]
@@ -282,7 +294,7 @@ def pod_template(inputs: ServingInputs) -> dict[str, Any]:
         "securityContext": security.pod_security_context(),
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "initContainers": [fetch_container(p, inputs) for p in inputs.packages],
+        "initContainers": _init_containers(inputs),
         "containers": [server_container(inputs)],
         "volumes": volumes(inputs),
         "terminationGracePeriodSeconds": inputs.termination.grace_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlmodel_operator.crdgen.canary import canary_columns, canary_spec, canary_status, service_rules
 from mlmodel_operator.crdgen.scaling import scaling_knobs, scaling_rules
 from mlmodel_operator.crdgen.schema import (
     DNS_SUBDOMAIN,
@@ -259,6 +260,7 @@ def mlmodel_service() -> Schema:
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["name"],
             },
+            "canary": canary_spec(),
             **serving_knobs(),
             **scaling_knobs(),
         },
@@ -269,16 +271,19 @@ def mlmodel_service() -> Schema:
                 _placeholder_rule("label_path"),
                 unique,
                 *scaling_rules(),
+                *service_rules(),
             ]
         },
     )
+    columns = printer_columns()
+    columns[2:2] = canary_columns()  # after Version: the candidate beside the version serving
     return crd(
         "MLModelService",
         "mlmodelservices",
         ["mlms", "mlmodel"],
         spec,
-        serving_status(),
-        printer_columns(),
+        serving_status({"canary": canary_status()}),
+        columns,
         [NAME_RULE],
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlmodel_operator import API_VERSION
 from mlmodel_operator.builders import common
+from mlmodel_operator.builders.candidate import CandidatePods
 from mlmodel_operator.builders.children import (
     build_configmap,
     build_deployment,
@@ -19,8 +20,9 @@ from mlmodel_operator.builders.children import (
     vision_config,
 )
 from mlmodel_operator.builders.pod import ServingInputs
+from mlmodel_operator.canary import report
 from mlmodel_operator.clock import format_time
-from mlmodel_operator.handlers import autoscaling
+from mlmodel_operator.handlers import autoscaling, canary
 from mlmodel_operator.handlers import idle as idle_stop
 from mlmodel_operator.handlers.networkpolicy import sync_network_policy
 from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
@@ -33,7 +35,9 @@ from mlmodel_operator.status import idlestop, runstate, serving, workload
 AUTO_STOP_LAG = 0.2  # seconds after the due time that its pass is queued
 
 
-def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> ServingInputs:
+def _inputs(
+    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, candidate: CandidatePods | None
+) -> ServingInputs:
     assert plan.effective is not None and plan.model_service is not None
     return ServingInputs(
         owner=owner,
@@ -46,11 +50,17 @@ def _inputs(rt: Runtime, owner: dict[str, Any], component: str, plan: Plan) -> S
         fetch_max_bytes=rt.config.fetch_max_bytes,
         vision_config=vision_config(owner) if component == "vision" else None,
         termination=rt.config.termination,
+        candidate=candidate,
     )
 
 
 def _apply_workload(
-    rt: Runtime, owner: dict[str, Any], component: str, plan: Plan, replicas: int | None
+    rt: Runtime,
+    owner: dict[str, Any],
+    component: str,
+    plan: Plan,
+    replicas: int | None,
+    candidate: CandidatePods | None = None,
 ) -> tuple[str | None, Plan]:
     """Apply ConfigMap (vision) and Deployment where they differ from the watched ones.
 
@@ -59,7 +69,7 @@ def _apply_workload(
     if plan.effective is None:
         return None, plan
     try:
-        deployment = build_deployment(_inputs(rt, owner, component, plan), replicas)
+        deployment = build_deployment(_inputs(rt, owner, component, plan, candidate), replicas)
     except UnknownPackageError as exc:
         failed = Resolution(reason="UnknownPackage", message=str(exc))
         return None, Plan(failed, None, plan.model_service, plan.extra)
@@ -123,7 +133,9 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)
     # Children are compared with the watched ones and written only where they differ: an idle
     # resync sends no write.
-    desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas)
+    # A canary's state (from status) decides whether and how the pods load its candidate.
+    step = canary.begin(rt, owner, plan) if component == "mlmodel" else None
+    desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas, step.pods if step else None)
     rt.ensure(build_service(owner, component), never_reconciled(owner))
     sync_network_policy(rt, owner, component)
     hpa = autoscaling.sync(rt, owner, component)
@@ -147,4 +159,10 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     extra_events = [("Normal", *run.event)] if run.event else []
     status = {**serving.compose(observed, old), **idlestop.status_fields(idle, spec, old)}
     status = autoscaling.with_status(status, owner, hpa, run, observed.now, old.get("conditions") or [])
+    if component == "mlmodel":
+        state = canary.finish(rt, owner, step, work, pods, desired_hash) if step else None
+        status = report.with_canary(
+            status, state, observed.generation, observed.now, old.get("conditions") or []
+        )
+        extra_events += report.events(old.get("canary"), state)
     return write_status(rt, owner, old, status, extra_events)

@@ -13,10 +13,17 @@ from mlmodel_operator.status.events import transition_events
 log = logging.getLogger("mlmodel_operator.writer")
 
 
+def _present(value: Any) -> Any:
+    """What a merge patch leaves: a None field is deleted, in nested objects too."""
+    if isinstance(value, dict):
+        return {k: _present(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def _comparable(status: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in status.items() if v is not None}
+    out = _present(status)
     out["conditions"] = without_times(status.get("conditions") or [])
-    return out
+    return dict(out)
 
 
 def status_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:

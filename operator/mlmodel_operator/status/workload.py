@@ -29,6 +29,7 @@ BAD_WAITING = frozenset(
         "CrashLoopBackOff",
         "ImagePullBackOff",
         "ErrImagePull",
+        "ErrImageNeverPull",
         "CreateContainerConfigError",
         "CreateContainerError",
         "InvalidImageName",

@@ -225,3 +225,10 @@ def test_image_pull_retries_keep_one_reason() -> None:
     pulling = [server({"waiting": {"reason": r}}, 0) for r in ("ErrImagePull", "ImagePullBackOff")]
     failures = [pod_failure(pod(NEW, "2", ready=False, containers=[c])) for c in pulling]
     assert [f and f[0] for f in failures] == ["ImagePullBackOff", "ImagePullBackOff"]
+
+
+def test_an_image_that_may_not_be_pulled_and_is_absent_is_a_failure() -> None:
+    """imagePullPolicy Never and the image not on the node: the kubelet waits forever."""
+    absent = server({"waiting": {"reason": "ErrImageNeverPull", "message": "image not present"}}, 0)
+    failure = pod_failure(pod(NEW, "2", ready=False, containers=[absent]))
+    assert failure and failure[0] == "ErrImageNeverPull"

@@ -33,24 +33,18 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
 from tests.support.namespaces import namespace_name, restricted_namespace  # noqa: E402
+from tests.support.tiers import RESTRICTED_LABELS, mark_tier  # noqa: E402
 
 import localcluster  # noqa: E402
 from localcluster import LocalCluster  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESTRICTED_LABELS = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-    "mlmodel.dev/test-namespace": "true",
-}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test below tests/cluster/ as `cluster`, before `-m` deselects anything."""
-    for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.cluster)
+    mark_tier(items, HERE, pytest.mark.cluster)
 
 
 # --- control plane ------------------------------------------------------------------------

@@ -34,21 +34,15 @@ from localcluster import LocalCluster, wait_until  # noqa: E402
 from tests.e2e.operator_pod import OperatorPod, install_operator  # noqa: E402
 from tests.support.namespaces import namespace_name, restricted_namespace  # noqa: E402
 from tests.support.objects import Objects  # noqa: E402
+from tests.support.tiers import RESTRICTED_LABELS, mark_tier  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-RESTRICTED_LABELS = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-    "mlmodel.dev/test-namespace": "true",
-}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test below tests/e2e/ as `e2e`, before `-m` deselects anything."""
-    for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.e2e)
+    mark_tier(items, HERE, pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import http.server
 import io
-import ssl
-import subprocess
 import tarfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcluster import free_ports
+from tests.support import tls
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "tests" / "fixtures" / "models"
@@ -74,86 +70,20 @@ def mlmodel(name: str, pkg: str, model_file: str, labels: str | None = None, **s
 class HttpsServer:
     """An https file server on the node's address with a CA of its own (like a company's)."""
 
-    files: dict[str, bytes]
+    base: str
     ca_pem: bytes
-    port: int
 
     def url(self, name: str) -> str:
-        return f"https://{NODE_IP}:{self.port}/{name}"
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_ca_and_cert(work: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for the node's IP address, with the openssl CLI."""
-    ca_key, ca_crt, key, csr, crt, ext = (work / n for n in
-        ("ca.key", "ca.crt", "srv.key", "srv.csr", "srv.crt", "srv.ext"))  # fmt: skip
-    _openssl(
-        "req",
-        "-x509",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca_crt),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=e2e artifact CA",
-    )
-    _openssl(
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-keyout",
-        str(key),
-        "-out",
-        str(csr),
-        "-subj",
-        "/CN=artifacts",
-    )
-    ext.write_text(f"subjectAltName=IP:{NODE_IP}\nextendedKeyUsage=serverAuth\n")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key), "-CAcreateserial",
-             "-out", str(crt), "-days", "2", "-extfile", str(ext))  # fmt: skip
-    return ca_crt, crt, key
+        return f"{self.base}/{name}"
 
 
 @contextlib.contextmanager
 def https_server(work: Path, files: dict[str, bytes]) -> Iterator[HttpsServer]:
-    """Serve `files` (name -> bytes) over https on NODE_IP until the block ends."""
-    ca_crt, crt, key = make_ca_and_cert(work)
-    port = free_ports(1)[0]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            data = files.get(self.path.lstrip("/"))
-            self.send_response(200 if data is not None else 404)
-            self.send_header("Content-Length", str(len(data or b"")))
-            self.end_headers()
-            self.wfile.write(data or b"")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((NODE_IP, port), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(crt, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield HttpsServer(files, ca_crt.read_bytes(), port)
-    finally:
-        server.shutdown()
-        server.server_close()
+    """Serve `files` (name -> bytes) over https on NODE_IP, which pods reach, until the block ends."""
+    served = work / "served"  # only these files: `work` may hold a cluster's keys
+    served.mkdir()
+    for name, data in files.items():
+        (served / name).write_bytes(data)
+    authority = tls.Authority("e2e artifact CA")
+    with tls.https_server(served, authority.server_context(NODE_IP), NODE_IP) as base:
+        yield HttpsServer(base, authority.pem.encode())

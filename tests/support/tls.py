@@ -1,8 +1,8 @@
-"""Throw-away certificate authorities and a loopback https server, for tests of package fetching.
+"""Throw-away certificate authorities and an https server, for tests of package fetching.
 
-`Authority("corp CA")` is a private CA like a company's; `server_context()` gives a loopback
-server a certificate for 127.0.0.1 that it issued; `pem` is what a client trusts (a file, a
-ConfigMap value).
+`Authority("corp CA")` is a private CA like a company's; `server_context()` gives a server a
+certificate for its address (127.0.0.1 unless told; the e2e tier uses the real node's address,
+which pods reach) that it issued; `pem` is what a client trusts (a file, a ConfigMap value).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _certificate(
 
 
 class Authority:
-    """A self-signed CA that issues server certificates for 127.0.0.1."""
+    """A self-signed CA that issues server certificates for IP addresses."""
 
     def __init__(self, name: str) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
@@ -73,14 +73,15 @@ class Authority:
         path.write_text(self.pem)
         return path
 
-    def server_context(self) -> ssl.SSLContext:
-        """A server-side context presenting a certificate for 127.0.0.1 issued by this CA."""
+    def server_context(self, host: str = str(LOOPBACK)) -> ssl.SSLContext:
+        """A server-side context presenting a certificate for `host` issued by this CA."""
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(LOOPBACK))])
+        address = ipaddress.ip_address(host)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
         ski = self.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         cert = (
             _certificate(subject, self.name, key.public_key())
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(address)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), False)
             .sign(self.key, hashes.SHA256())
@@ -101,8 +102,8 @@ class Authority:
 
 
 @contextmanager
-def https_server(root: Path, context: ssl.SSLContext) -> Iterator[str]:
-    """Serve the files of `root` (GET and HEAD) over https on loopback; yields the base URL."""
+def https_server(root: Path, context: ssl.SSLContext, host: str = str(LOOPBACK)) -> Iterator[str]:
+    """Serve the files of `root` (GET and HEAD) over https on `host`; yields the base URL."""
 
     class Handler(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
@@ -111,11 +112,11 @@ def https_server(root: Path, context: ssl.SSLContext) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = http.server.ThreadingHTTPServer((host, 0), Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
+        yield f"https://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -23,13 +23,9 @@ import pytest
 from kubernetes import client, config
 from operator_fixtures import REPO, OperatorProcess, install_crds
 from tests.support.namespaces import namespace_name, restricted_namespace
+from tests.support.tiers import RESTRICTED_LABELS
 
 from localcluster import ClusterError, LocalCluster, free_ports, stop_process, wait_until
-
-RESTRICTED_LABELS = {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-}
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.packages import MODELS, cm_version, configmap, mlmodel, package, tarball
-from tests.e2e.scenarios import BODY, path, version_of, wait_ready
-from tests.e2e.traffic import Stream, post, service_address
+from tests.e2e.scenarios import BODY, answers, path, version_of, wait_ready
+from tests.e2e.traffic import Stream, service_address
 from tests.support.objects import Objects
 
 MODEL = (MODELS / "classifier_float32.tflite").read_bytes()
@@ -77,15 +77,8 @@ def serve_v1(objs: Objects) -> tuple[str, int]:
     objs.create(mlmodel("m", "m", "model.tflite", "labels.txt"))
     wait_ready(objs, "MLModelService", "m")
     address = service_address(objs, "m")
-    objs.wait(lambda: _answers(address), "m answering through its Service", 30)
+    objs.wait(lambda: answers(address, "m"), "m answering through its Service", 30)
     return address
-
-
-def _answers(address: tuple[str, int]) -> bool:
-    try:
-        return post(address, path("m"), BODY, timeout=2)[0] == 200
-    except OSError:
-        return False
 
 
 def status_text(objs: Objects) -> str:

@@ -91,6 +91,14 @@ def _termination(env: Mapping[str, str], prefix: str) -> Termination:
     return Termination(prestop, grace)
 
 
+def _activator(raw: str) -> str | None:
+    """`namespace/name`: the routing target must be unambiguous across namespaces."""
+    raw = raw.strip()
+    if raw and (raw.count("/") != 1 or raw.startswith("/") or raw.endswith("/")):
+        raise ConfigError(f"MLMODEL_OPERATOR_ACTIVATOR_SERVICE={raw!r}: expected namespace/name")
+    return raw or None
+
+
 @dataclass(frozen=True)
 class Config:
     """All operator settings. `from_env` is the only constructor production uses."""
@@ -116,6 +124,7 @@ class Config:
     # at a fake, since kwok's pods have no address.
     pod_metrics_url: str = DEFAULT_POD_METRICS_URL
     pod_metrics_timeout: float = 3.0
+    activator_service: str | None = None  # "namespace/name" of the shared activator; None: no waking
     clock_offset_seconds: float = 0.0
     clock_offset_file: str | None = None  # tests move time by rewriting this file
     log_level: str = "INFO"
@@ -145,6 +154,7 @@ class Config:
             termination=_termination(e, p),
             pod_metrics_url=e.get(p + "POD_METRICS_URL", "").strip() or DEFAULT_POD_METRICS_URL,
             pod_metrics_timeout=_float(e, p + "POD_METRICS_TIMEOUT", 3.0),
+            activator_service=_activator(e.get(p + "ACTIVATOR_SERVICE", "")),
             clock_offset_seconds=_float(e, p + "CLOCK_OFFSET", 0.0),
             clock_offset_file=e.get(p + "CLOCK_OFFSET_FILE", "").strip() or None,
             log_level=(e.get(p + "LOG_LEVEL", "").strip() or "INFO").upper(),

@@ -32,6 +32,7 @@ CHILDREN = (
     ("", "v1", "configmaps", True),
     ("networking.k8s.io", "v1", "networkpolicies", True),
     ("autoscaling", "v2", "horizontalpodautoscalers", True),
+    ("discovery.k8s.io", "v1", "endpointslices", True),
     ("", "v1", "pods", False),
 )
 OWNERS = (

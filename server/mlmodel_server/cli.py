@@ -1,4 +1,4 @@
-"""The `mlmodel` command: `serve`, `operator` and `fetch` subcommands.
+"""The `mlmodel` command: `serve`, `operator`, `fetch` and `activator` subcommands.
 
 Each subcommand's package registers its own parser and a handler that imports
 its heavy modules lazily, so `mlmodel fetch` in an init container never pays
@@ -34,7 +34,7 @@ def _register_all(subparsers: argparse._SubParsersAction) -> None:
     from . import serve_cli
 
     serve_cli.register(subparsers)
-    for module in ("mlmodel_fetch.cli", "mlmodel_operator.cli"):
+    for module in ("mlmodel_fetch.cli", "mlmodel_activator.cli", "mlmodel_operator.cli"):
         try:
             __import__(module, fromlist=["register"]).register(subparsers)
         except ImportError:  # a slimmer install without that plane

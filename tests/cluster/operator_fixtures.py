@@ -106,6 +106,8 @@ def mlmodel_crds(local_cluster: LocalCluster) -> LocalCluster:
     return local_cluster
 
 
+# Where stopped services with wakeOnRequest lead; tests/cluster/test_wake.py creates it.
+ACTIVATOR_SERVICE = "mlmodel-activator/activator"
 # The running session operator per cluster (see mlmodel_operator).
 _SESSION_OPERATORS: dict[str, OperatorProcess] = {}
 
@@ -143,6 +145,7 @@ def mlmodel_operator(
         "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
         "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",
         "MLMODEL_OPERATOR_POD_METRICS_URL": pod_metrics.url_template,
+        "MLMODEL_OPERATOR_ACTIVATOR_SERVICE": ACTIVATOR_SERVICE,
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -85,6 +85,9 @@ set blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission 
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
@@ -94,4 +97,19 @@ set blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission 
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- end }}
+
+{{/* The activator's own selector: never matched by the operator's Deployment selector. */}}
+{{- define "mlmodel-operator.activatorSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-activator" (include "mlmodel-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mlmodel-operator.activatorLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "mlmodel-operator.activatorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/component: activator
+app.kubernetes.io/part-of: mlmodel-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}

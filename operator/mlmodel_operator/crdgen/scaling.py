@@ -90,8 +90,17 @@ def autoscaling() -> Schema:
     )
 
 
+def wake_on_request() -> Schema:
+    return {
+        "type": "boolean",
+        "description": "When auto-stop or idle stop stopped the service, its Service leads to the "
+        "shared activator, which holds requests, wakes the service and forwards them once a pod is "
+        "Ready (HTTP only). spec.stopped is never woken.",
+    }
+
+
 def scaling_knobs() -> dict[str, Schema]:
-    return {"idleStop": idle_stop(), "autoscaling": autoscaling()}
+    return {"idleStop": idle_stop(), "autoscaling": autoscaling(), "wakeOnRequest": wake_on_request()}
 
 
 def scaling_rules() -> list[Schema]:

@@ -249,6 +249,18 @@ def scaling_status() -> dict[str, Schema]:
     return {
         "lastRequestTime": string(64, format="date-time"),
         "idleStopDueTime": string(64, format="date-time"),
+        "wakeRequestedAt": string(
+            64,
+            format="date-time",
+            description="When the activator last held a request for this stopped service "
+            "(spec.wakeOnRequest), by its clock.",
+        ),
+        "wakeRequestedFor": string(
+            64,
+            format="date-time",
+            description="The stopTime the activator's wake request ends: equal to stopTime, the "
+            "service runs again.",
+        ),
         "idleStopDeferred": string(4096),
         "autoscaling": autoscaler,
     }

@@ -16,13 +16,12 @@ from mlmodel_operator.builders.candidate import CandidatePods
 from mlmodel_operator.builders.children import (
     build_configmap,
     build_deployment,
-    build_service,
     vision_config,
 )
 from mlmodel_operator.builders.pod import ServingInputs
 from mlmodel_operator.canary import report
 from mlmodel_operator.clock import format_time
-from mlmodel_operator.handlers import autoscaling, canary
+from mlmodel_operator.handlers import autoscaling, canary, wake
 from mlmodel_operator.handlers import idle as idle_stop
 from mlmodel_operator.handlers.networkpolicy import sync_network_policy
 from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
@@ -136,11 +135,12 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     # A canary's state (from status) decides whether and how the pods load its candidate.
     step = canary.begin(rt, owner, plan) if component == "mlmodel" else None
     desired_hash, plan = _apply_workload(rt, owner, component, plan, replicas, step.pods if step else None)
-    rt.ensure(build_service(owner, component), never_reconciled(owner))
     sync_network_policy(rt, owner, component)
     hpa = autoscaling.sync(rt, owner, component)
     # 3. Status comes from what the API server reports, not from what was applied.
     deployment, pods = _read_workload(rt, owner, component)
+    # The Service leads to the activator while a waking service has no Ready pod.
+    wake.sync_service(rt, owner, component, run, deployment, never_reconciled(owner))
     idle = idle_stop.after_read(rt, owner, run, idle, pods)
     desired = autoscaling.desired(replicas, deployment, owner)
     work = workload.assess(deployment, pods, desired_hash or _current_hash(deployment), desired)

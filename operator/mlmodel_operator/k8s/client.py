@@ -48,6 +48,8 @@ def collection_path(api_version: str, kind: str, namespace: str) -> str:
         return f"/apis/networking.k8s.io/v1/namespaces/{ns}/{_NETWORKING[kind]}"
     if api_version == "autoscaling/v2":
         return f"/apis/autoscaling/v2/namespaces/{ns}/{_AUTOSCALING[kind]}"
+    if api_version == "discovery.k8s.io/v1" and kind == "EndpointSlice":
+        return f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
     if api_version == API_VERSION:
         return f"/apis/{API_VERSION}/namespaces/{ns}/{_CUSTOM[kind]}"
     raise ValueError(f"unsupported apiVersion/kind {api_version}/{kind}")

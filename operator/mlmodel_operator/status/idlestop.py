@@ -16,9 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mlmodel_operator.clock import format_time, parse_time
-from mlmodel_operator.status.runstate import RunState, parse_duration
-
-IDLE_STOP = "IdleStop"
+from mlmodel_operator.status.runstate import IDLE_STOP, RunState, parse_duration
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,11 @@ A service runs from `runningSince`; with `spec.autoStop` it stops at
 scaled to zero, every object is kept, and `stopTime` is recorded. It runs again
 when `spec.restartedAt` is set to a time after `stopTime` (a GitOps commit or a
 `kubectl patch`), or when `spec.stopped` goes back to false after a manual
-stop. Time always comes from the injected clock.
+stop. With `spec.wakeOnRequest`, a stop the operator made (auto-stop, idle stop) also
+ends when the activator records a wake of it (`status.wakeRequestedFor`: that `stopTime`): a restart like
+`restartedAt`, timers included. `spec.stopped` is never woken: the spec says stopped, and
+running pods under it would contradict what the repository declares. Time always comes
+from the injected clock.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from mlmodel_operator.clock import format_time, parse_time
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MIN_AUTO_STOP = timedelta(minutes=1)
 MAX_AUTO_STOP = timedelta(days=7)
-STOPPED_BY_SPEC, AUTO_STOP = "StoppedBySpec", "AutoStop"
+STOPPED_BY_SPEC, AUTO_STOP, IDLE_STOP = "StoppedBySpec", "AutoStop", "IdleStop"
+WAKEABLE = frozenset({AUTO_STOP, IDLE_STOP})  # the stops the operator made, not the user
 
 
 def parse_duration(text: str) -> timedelta:
@@ -68,6 +73,21 @@ def _restart_wanted(spec: dict[str, Any], stop_time: datetime, reason: str | Non
     return restarted is not None and restarted > stop_time
 
 
+def wake_wanted(spec: dict[str, Any], status: dict[str, Any]) -> bool:
+    """The activator asked to end this very stop (it names the stopTime it read, so no
+    clocks of two machines are compared) of an operator-made stop of a waking service."""
+    stop_time = parse_time(status.get("stopTime"))
+    reason = status.get("stopReason") or AUTO_STOP
+    woken_for = parse_time(status.get("wakeRequestedFor"))
+    waking = bool(spec.get("wakeOnRequest")) and reason in WAKEABLE
+    return waking and stop_time is not None and woken_for == stop_time
+
+
+def wakes(spec: dict[str, Any], run: RunState) -> bool:
+    """A stopped service whose Service should lead to the activator rather than nowhere."""
+    return bool(spec.get("wakeOnRequest")) and run.stopped and run.stop_reason in WAKEABLE
+
+
 def decide(spec: dict[str, Any], status: dict[str, Any], now: datetime) -> RunState:
     """The next run state from the spec, the previous status, and the clock."""
     stop_time, reason = parse_time(status.get("stopTime")), status.get("stopReason")
@@ -77,9 +97,12 @@ def decide(spec: dict[str, Any], status: dict[str, Any], now: datetime) -> RunSt
         return _stopped(now, STOPPED_BY_SPEC, ("Stopped", "The service was stopped (spec.stopped)."))
     since, event = parse_time(status.get("runningSince")), None
     if stop_time is not None:
-        if not _restart_wanted(spec, stop_time, reason):
+        if wake_wanted(spec, status):
+            since, event = now, ("Woken", "A request reached the activator: the service runs again.")
+        elif not _restart_wanted(spec, stop_time, reason):
             return _stopped(stop_time, reason or AUTO_STOP)
-        since, event = now, ("Restarted", "The service was restarted.")
+        else:
+            since, event = now, ("Restarted", "The service was restarted.")
     elif since is None:
         since = now
     elif (restarted := parse_time(spec.get("restartedAt"))) and restarted > since:

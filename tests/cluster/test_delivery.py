@@ -304,9 +304,11 @@ def test_helm_install_upgrade_uninstall_watching_all_namespaces(
     assert ctx["runAsNonRoot"] and ctx["runAsUser"] == 65532 and ctx["readOnlyRootFilesystem"]
     assert ctx["allowPrivilegeEscalation"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
     assert ctx["seccompProfile"] == pod_ctx["seccompProfile"] == {"type": "RuntimeDefault"}
-    # The pod was admitted by a namespace enforcing `restricted` and is Running and Ready.
+    # The operator's and the activator's pods were admitted by a namespace enforcing `restricted`.
     pods = tools.get("pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}")["items"]
-    assert [p["status"]["phase"] for p in pods] == ["Running"]
+    component = "app.kubernetes.io/component"
+    roles = sorted((p["metadata"]["labels"][component], p["status"]["phase"]) for p in pods)
+    assert roles == [("activator", "Running"), ("operator", "Running")]
 
     subject, other = sa_subject(namespace, release), "default"
     check_rbac(

@@ -18,7 +18,7 @@ from localcluster import LocalCluster, wait_until
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mlmodel-operator"
 RELEASE, NAMESPACE, PEERING = "mlmodel-operator", "mlmodel-system", "mlmodel-e2e"
-SELECTOR = f"app.kubernetes.io/instance={RELEASE}"
+SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
 
 
 def image_ref() -> tuple[str, str]:

@@ -55,5 +55,9 @@ install_at helm "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" \
 # crictl: the real node's teardown removes pod sandboxes through CRI, so the CNI plugins
 # undo their own network namespaces, veths, iptables rules and IP leases.
 install_at crictl "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION" "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRICTL_VERSION"
+# metrics-server: the real node's CPU and memory for the HPA and `kubectl top`; its Makefile
+# stamps the version into client-go's version package.
+install_at metrics-server "sigs.k8s.io/metrics-server/cmd/metrics-server@v$METRICS_SERVER_VERSION" \
+  "-s -w -X k8s.io/client-go/pkg/version.gitVersion=v$METRICS_SERVER_VERSION -X k8s.io/client-go/pkg/version.gitTreeState=clean"
 log "all binaries ready in $BIN"
 echo "$BIN"

@@ -6,7 +6,8 @@ tested against a real apiserver (admission, RBAC, garbage collection, PodSecurit
 pods must really run. This runs etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler and kwok (fake nodes whose pods turn Running and Ready without containers) as
 plain processes, each in its own process group; with `real_node` also containerd, kubelet
-and kube-proxy, a node whose pods run under runc (clusterkit/realnode.py).
+and kube-proxy, a node whose pods run under runc (clusterkit/realnode.py), and metrics-server
+scraping its kubelet (clusterkit/metrics.py).
 
 CLI (clusterkit/cli.py):
     python hack/localcluster.py up [--dir DIR] [--nodes N] [--no-real-node]
@@ -48,7 +49,7 @@ from typing import Any
 
 import yaml
 
-from clusterkit import cli, components
+from clusterkit import cli, components, metrics
 from clusterkit.binaries import build_binaries
 from clusterkit.common import (
     COMPONENTS,
@@ -270,6 +271,9 @@ class LocalCluster:
         if self.real_node:
             with self._phase("real node: containerd, images, kubelet, kube-proxy"):
                 self.node().start(images)
+            with self._phase("metrics-server: the real node's metrics listed"):
+                metrics.start(self._spawn, self.api, self._wait, self.bin_dir, self.pki, self.kubeconfigs,
+                              ports["metrics-server"])  # fmt: skip
 
     def _node_preflight(self, bin_dir: Path) -> None:
         """The real node's checks need no ports or certificates yet: fail before building."""

@@ -9,6 +9,7 @@ components  pure argv/config builders, so every component's flags read in one pl
 rest        stdlib HTTPS calls to the apiserver and the components' health endpoints
 nodes       kwok fake-node manifests and readiness
 nodeconfig  the real node's containerd, CNI, kubelet and kube-proxy configuration (pure)
+metrics     metrics-server for the real node: flags, RBAC, APIService (pure), start
 realnode    the real node's lifecycle: containerd, image import, kubelet, kube-proxy, stop
 hostsetup   the real node's footprint on the host: checks, links, sysctls, cgroups, teardown
 cli         the command line of hack/localcluster.py

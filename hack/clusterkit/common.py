@@ -11,13 +11,14 @@ CACHE = Path(os.environ.get("MLMODEL_CACHE", Path.home() / ".cache" / "mlmodel-o
 DEFAULT_DIR = CACHE / "cluster"
 # Start order.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-# The real node's processes, started after the control plane (see nodeconfig.py, realnode.py).
-NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+# The real node's processes, started after the control plane (see nodeconfig.py, realnode.py),
+# and metrics-server, which scrapes its kubelet (metrics.py).
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "metrics-server")
 # Stop order: clients first, etcd last; an apiserver whose etcd vanished first hangs ~10 s.
 # containerd is not here: the real node's teardown (hostsetup.py) stops it after removing
 # the pods through it.
 STOP_TIERS = (
-    ("kubelet", "kube-proxy"),
+    ("kubelet", "kube-proxy", "metrics-server"),
     ("kwok", "kube-scheduler", "kube-controller-manager"),
     ("kube-apiserver",),
     ("etcd",),

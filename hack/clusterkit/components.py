@@ -25,6 +25,7 @@ PORT_NAMES = (
     "kubelet-healthz",
     "kube-proxy-healthz",
     "kube-proxy-metrics",
+    "metrics-server",
 )
 Ports = Mapping[str, int]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from . import metrics
 from .common import NODE_IP, NODE_NAME, SERVICE_IP, ClusterError
 
 # Client certificates: (file stem, CN, O). Components get their own identities so RBAC's
@@ -28,6 +29,8 @@ CLIENTS = (
     ("kube-proxy", "system:kube-proxy", ""),
     # The apiserver's identity towards kubelets (logs, exec, port-forward).
     ("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
+    # metrics-server (metrics.py): towards the apiserver and the kubelet; RBAC made at `up`.
+    (metrics.NAME, metrics.USER, ""),
 )
 CLIENT_EXT = ["keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=clientAuth"]
 APISERVER_SANS = ["IP:127.0.0.1", f"IP:{SERVICE_IP}", f"IP:{NODE_IP}", "DNS:localhost", "DNS:kubernetes",
@@ -88,6 +91,12 @@ def make_pki(pki: Path) -> None:
         pki, "kubelet-serving", f"/O=system:nodes/CN=system:node:{NODE_NAME}",
         ["keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
          f"subjectAltName=IP:{NODE_IP},DNS:{NODE_NAME}"],
+    )  # fmt: skip
+    # metrics-server's, for the apiserver that proxies metrics.k8s.io to it (its APIService).
+    make_cert(
+        pki, f"{metrics.NAME}-serving", f"/CN={metrics.SERVICE_DNS}",
+        ["keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=serverAuth",
+         "subjectAltName=" + ",".join(metrics.serving_sans())],
     )  # fmt: skip
     # Front proxy (aggregation layer): a CA of its own, else any client cert could assert
     # identities through request headers. Without it every component logs CA-bundle errors.

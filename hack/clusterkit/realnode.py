@@ -26,7 +26,7 @@ from .nodes import node_is_ready
 from .supervisor import Supervisor
 
 OWNER_FILE = Path("/run/mlmodel-operator-node.owner")  # which cluster dir holds the node
-NODE_BINARIES = ("kubelet", "kube-proxy", "crictl")
+NODE_BINARIES = ("kubelet", "kube-proxy", "crictl", "metrics-server")
 # Set to an OCI archive to import instead of building; "none" imports no product image.
 IMAGE_ARCHIVE_ENV = "MLMODEL_IMAGE_ARCHIVE"
 

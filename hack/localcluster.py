@@ -242,7 +242,8 @@ class LocalCluster:
     def _start_all(self) -> None:
         """The phases of `up`, each timed; the order is dictated by who needs whom."""
         with self._phase("binaries"):
-            bin_dir = self.bin_dir
+            # Never the bin dir an earlier `up` of this directory recorded: the pins may have moved.
+            bin_dir = self._bin_dir = build_binaries()
         images = []
         if self.real_node:
             self._node_preflight(bin_dir)

@@ -52,8 +52,11 @@ def apiserver_argv(bin_dir: Path, pki: Path, ports: Ports, host: str = "127.0.0.
     `host` is where it binds and what it advertises: loopback without a real node; with one,
     the node's address, so the `kubernetes` Service has an endpoint pods can reach.
     """
-    # A loopback address is not a valid Endpoints address; then nothing runs in-cluster.
-    reconciler = ["--endpoint-reconciler-type=none"] if host.startswith("127.") else []
+    # A loopback address is not a valid Endpoints address; then nothing runs in-cluster. With a
+    # real node, aggregated APIs (metrics-server) are reached at their endpoints' addresses, not
+    # through their Service's ClusterIP: the apiserver then does not depend on kube-proxy's rules.
+    loopback = host.startswith("127.")
+    reconciler = ["--endpoint-reconciler-type=none"] if loopback else ["--enable-aggregator-routing=true"]
     return [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers={etcd_client_url(ports)}",

@@ -38,6 +38,10 @@ def test_a_burst_on_a_stopped_service_is_answered_after_the_wake(
     address = serve_v1(objs, autoStop="1m", wakeOnRequest=True)
     objs.wait_phase("MLModelService", "float", "Stopped", timeout=150)
     wait_for(lambda: not objs.list("Pod", selector="app.kubernetes.io/instance=float"), "pods gone", 60)
+    # The Service leads to the activator once the operator has written its EndpointSlice (the
+    # reconcile after the stop: a request in between is refused, see docs/operator.md).
+    slice_of = lambda: objs.get("EndpointSlice", "float-mlmodel-activator", api="discovery.k8s.io/v1")  # noqa: E731
+    wait_for(slice_of, "the Service's EndpointSlice to the activator", 60)
     generation = objs.get("MLModelService", "float")["metadata"]["generation"]  # type: ignore[index]
 
     def timed() -> tuple[int, bytes, float]:

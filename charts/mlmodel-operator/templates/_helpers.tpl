@@ -88,6 +88,10 @@ set blockOwnerDeletion where the OwnerReferencesPermissionEnforcement admission 
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch, create, patch, delete]
+# A Service led to the activator keeps no stale Endpoints (handlers/wake.py).
+- apiGroups: [""]
+  resources: [endpoints]
+  verbs: [get, delete]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]

@@ -52,7 +52,22 @@ def sync_service(
         return False
     rt.ensure(wake.routed_service(service, owner, component), new)
     rt.ensure(wake.build_endpoint_slice(owner, component, addresses, port), new)
+    _drop_stale_endpoints(rt, service)
     return True
+
+
+def _drop_stale_endpoints(rt: Runtime, service: dict[str, Any]) -> None:
+    """Delete the Endpoints the endpoints controller left behind when the selector went away.
+
+    Why: the controller stops managing a Service without a selector but does not delete its
+    Endpoints, and the mirroring controller copies them into an EndpointSlice. kube-proxy then
+    sends part of the traffic to the stopped pods' addresses, where connections time out,
+    instead of all of it to the activator. (Seen on the real node: requests held forever.)
+    """
+    path = object_path("v1", "Endpoints", service["metadata"]["namespace"], service["metadata"]["name"])
+    stale = rt.kube.get(path)
+    if stale is not None:
+        delete_exactly(rt.kube, path, stale["metadata"]["uid"])
 
 
 def _drop_slice(rt: Runtime, owner: dict[str, Any], component: str) -> None:

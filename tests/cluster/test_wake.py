@@ -82,6 +82,8 @@ def test_a_stopped_service_leads_to_the_activator_and_a_wake_runs_it_again(
     svc = service(objs)
     assert "selector" not in svc["spec"] and svc["metadata"]["labels"]["mlmodel.dev/wake"] == "activator"
     assert svc["metadata"]["annotations"]["mlmodel.dev/owner"] == "mlmodelservices/fruit"
+    # No Endpoints naming the stopped pods are left for kube-proxy to send requests to.
+    objs.wait(lambda: objs.get("Endpoints", "fruit-mlmodel", api="v1") is None, "the stale Endpoints gone")
 
     # What the activator writes on the first request: status only, naming this stop.
     wake = {"wakeRequestedAt": status["stopTime"], "wakeRequestedFor": status["stopTime"]}

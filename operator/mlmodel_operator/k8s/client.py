@@ -26,7 +26,13 @@ log = logging.getLogger("mlmodel_operator.kube")
 # where retrying the request on a fresh connection is the better bet.
 REQUEST_TIMEOUT = (5.0, 30.0)
 
-_CORE = {"Service": "services", "ConfigMap": "configmaps", "Pod": "pods", "Event": "events"}
+_CORE = {
+    "Service": "services",
+    "ConfigMap": "configmaps",
+    "Pod": "pods",
+    "Event": "events",
+    "Endpoints": "endpoints",
+}
 _APPS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
 _NETWORKING = {"NetworkPolicy": "networkpolicies"}
 _AUTOSCALING = {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}

@@ -35,6 +35,11 @@ def serve_v1(objs: Objects, name: str = "float", **spec: Any) -> tuple[str, int]
     objs.create(configmap(f"{name}-1", KEY, V1))
     objs.create(package(name, cm_version("1", f"{name}-1", KEY, V1)))
     objs.create(mlmodel(name, name, KEY, **spec))
+    return serving_address(objs, name)
+
+
+def serving_address(objs: Objects, name: str) -> tuple[str, int]:
+    """Wait until MLModelService `name` is Ready and answers through its Service; its address."""
     wait_ready(objs, "MLModelService", name)
     address = service_address(objs, name)
     wait_until(lambda: answers(address, name), what=f"{name} answering through its Service", timeout=30,

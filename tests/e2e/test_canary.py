@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 
-from localcluster import wait_until
 from mlmodel_operator.clock import parse_time
 from tests.e2e.packages import MODELS, cm_version, configmap, mlmodel, package
-from tests.e2e.scenarios import BODY, FLOATS, KEY, V1, path, wait_ready
-from tests.e2e.traffic import Stream, post, service_address
+from tests.e2e.scenarios import BODY, FLOATS, KEY, V1, path, serving_address
+from tests.e2e.traffic import Stream, post
 from tests.support.objects import Objects
 
 SHIFTED = (MODELS / "classifier_shifted.tflite").read_bytes()
@@ -48,18 +47,7 @@ def two_versions(objs: Objects, candidate: bytes, replicas: int = 1, **canary: A
     )
     pins = [{"name": "m", "package": name, "version": "1"}]
     objs.create(mlmodel(name, name, KEY, packages=pins, replicas=replicas, canary={"version": "2", **canary}))
-    wait_ready(objs, "MLModelService", name)
-    address = service_address(objs, name)
-    wait_until(lambda: answers(address, name), what=f"{name} answering through its Service", timeout=30,
-               interval=0.1)  # fmt: skip
-    return address
-
-
-def answers(address: tuple[str, int], name: str) -> bool:
-    try:
-        return post(address, path(name), BODY, timeout=2)[0] == 200
-    except OSError:
-        return False
+    return serving_address(objs, name)
 
 
 def canary_status(objs: Objects) -> dict[str, Any]:

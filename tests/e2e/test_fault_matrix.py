@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.packages import MODELS, cm_version, configmap, mlmodel, package, tarball
-from tests.e2e.scenarios import BODY, answers, path, version_of, wait_ready
-from tests.e2e.traffic import Stream, service_address
+from tests.e2e.scenarios import BODY, path, serving_address, version_of
+from tests.e2e.traffic import Stream
 from tests.support.objects import Objects
 
 MODEL = (MODELS / "classifier_float32.tflite").read_bytes()
@@ -75,10 +75,7 @@ def serve_v1(objs: Objects) -> tuple[str, int]:
     objs.create(configmap("m-1", KEY, data))
     objs.create(package("m", cm_version("1", "m-1", KEY, data)))
     objs.create(mlmodel("m", "m", "model.tflite", "labels.txt"))
-    wait_ready(objs, "MLModelService", "m")
-    address = service_address(objs, "m")
-    objs.wait(lambda: answers(address, "m"), "m answering through its Service", 30)
-    return address
+    return serving_address(objs, "m")
 
 
 def status_text(objs: Objects) -> str:

@@ -7,6 +7,8 @@ import argparse
 import dataclasses
 import sys
 
+from mlmodel_cli import OneLineParser, run
+
 PROG = "mlmodel operator"
 
 
@@ -66,7 +68,8 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mlmodel_operator`: the same parser and handler as `mlmodel operator`."""
-    from mlmodel_server.cli import main as mlmodel
-
-    return mlmodel(["operator", *(sys.argv[1:] if argv is None else argv)])
+    """`python -m mlmodel_operator`: the flags, name and errors of `mlmodel operator`, built here:
+    the umbrella CLI (mlmodel_server.cli) imports this package, never the other way round."""
+    parser = OneLineParser(prog=PROG)
+    add_arguments(parser)
+    return run(parser, argv)

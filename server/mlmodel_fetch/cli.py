@@ -8,6 +8,8 @@ import re
 import sys
 from pathlib import Path
 
+from mlmodel_cli import OneLineParser, run
+
 PROG = "mlmodel fetch"
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -99,7 +101,8 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m mlmodel_fetch`: the same parser and handler as `mlmodel fetch`."""
-    from mlmodel_server.cli import main as mlmodel
-
-    return mlmodel(["fetch", *(sys.argv[1:] if argv is None else argv)])
+    """`python -m mlmodel_fetch`: the flags, name and errors of `mlmodel fetch`, built here:
+    the umbrella CLI (mlmodel_server.cli) imports this package, never the other way round."""
+    parser = OneLineParser(prog=PROG)
+    add_arguments(parser)
+    return run(parser, argv)

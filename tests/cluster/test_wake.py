@@ -12,8 +12,6 @@ import pytest
 from operator_fixtures import ACTIVATOR_SERVICE, Objects, OperatorProcess
 from test_operator import deployment, mlmodel, setup_fruit
 
-from mlmodel_operator.k8s.client import Kube
-
 pytestmark = pytest.mark.cluster
 SLICES = "discovery.k8s.io/v1"
 ACTIVATOR_IP = "10.244.9.9"
@@ -29,7 +27,7 @@ def objs(kube: Any, namespace: str, mlmodel_operator: OperatorProcess) -> Iterat
 def activator(kube: Any) -> None:
     """The activator's Service and a Ready endpoint, as the chart's Deployment would make them."""
     namespace, name = ACTIVATOR_SERVICE.split("/")
-    api = Kube(kube)
+    api = kube
     if api.get(f"/api/v1/namespaces/{namespace}") is None:
         api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": namespace}})
     act = Objects(kube, namespace)
@@ -84,6 +82,9 @@ def test_a_stopped_service_leads_to_the_activator_and_a_wake_runs_it_again(
     assert svc["metadata"]["annotations"]["mlmodel.dev/owner"] == "mlmodelservices/fruit"
     # No Endpoints naming the stopped pods are left for kube-proxy to send requests to.
     objs.wait(lambda: objs.get("Endpoints", "fruit-mlmodel", api="v1") is None, "the stale Endpoints gone")
+    slices = lambda: objs.list("EndpointSlice", api=SLICES, selector="kubernetes.io/service-name=fruit-mlmodel")  # noqa: E731
+    objs.wait(lambda: [s["metadata"]["name"] for s in slices()] == ["fruit-mlmodel-activator"],
+              "only the activator's EndpointSlice left for the Service")  # fmt: skip
 
     # What the activator writes on the first request: status only, naming this stop.
     wake = {"wakeRequestedAt": status["stopTime"], "wakeRequestedFor": status["stopTime"]}

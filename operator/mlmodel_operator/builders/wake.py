@@ -21,6 +21,7 @@ ANNOTATION_POD_SELECTOR = "mlmodel.dev/pod-selector"
 ANNOTATION_OWNER = "mlmodel.dev/owner"  # "<plural>/<name>": whose status takes the wake request
 PLURAL = {"mlmodel": "mlmodelservices", "vision": "visionservices"}
 SLICE_MANAGER = "mlmodel.dev-operator"  # not the EndpointSlice controller's: it leaves the slice alone
+CONTROLLER_SLICES = "endpointslice-controller.k8s.io"  # the controller's, for a Service with a selector
 
 
 def should_route(wakes_now: bool, spec: dict[str, Any], stopped: bool, ready_replicas: int) -> bool:

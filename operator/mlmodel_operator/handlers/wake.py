@@ -53,6 +53,7 @@ def sync_service(
     rt.ensure(wake.routed_service(service, owner, component), new)
     rt.ensure(wake.build_endpoint_slice(owner, component, addresses, port), new)
     _drop_stale_endpoints(rt, service)
+    _drop_controller_slices(rt, service)
     return True
 
 
@@ -67,6 +68,23 @@ def _drop_stale_endpoints(rt: Runtime, service: dict[str, Any]) -> None:
     path = object_path("v1", "Endpoints", service["metadata"]["namespace"], service["metadata"]["name"])
     stale = rt.kube.get(path)
     if stale is not None:
+        delete_exactly(rt.kube, path, stale["metadata"]["uid"])
+
+
+def _drop_controller_slices(rt: Runtime, service: dict[str, Any]) -> None:
+    """Delete the EndpointSlices the EndpointSlice controller left behind for the stopped pods.
+
+    Why: like the endpoints controller, it skips a Service without a selector and keeps the
+    slices it wrote, their endpoints still `ready`. kube-proxy spread the requests over those
+    and the activator's slice, and half of a burst timed out connecting to pods that were gone.
+    (Seen on the real node; with the selector back, the controller writes fresh slices.)
+    """
+    namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
+    selector = (
+        f"kubernetes.io/service-name={name},endpointslice.kubernetes.io/managed-by={wake.CONTROLLER_SLICES}"
+    )
+    for stale in rt.kube.list(collection_path(SLICE_API, "EndpointSlice", namespace), selector):
+        path = object_path(SLICE_API, "EndpointSlice", namespace, stale["metadata"]["name"])
         delete_exactly(rt.kube, path, stale["metadata"]["uid"])
 
 

@@ -63,6 +63,12 @@ def activator_slice(objs: Objects) -> dict[str, Any] | None:
     return objs.get("EndpointSlice", "fruit-mlmodel-activator", api=SLICES)
 
 
+def slice_names(objs: Objects) -> list[str]:
+    """The EndpointSlices kube-proxy reads for the service's Service."""
+    slices = objs.list("EndpointSlice", api=SLICES, selector="kubernetes.io/service-name=fruit-mlmodel")
+    return [s["metadata"]["name"] for s in slices]
+
+
 def test_a_stopped_service_leads_to_the_activator_and_a_wake_runs_it_again(
     objs: Objects, activator: None, mlmodel_operator: OperatorProcess
 ) -> None:
@@ -82,9 +88,7 @@ def test_a_stopped_service_leads_to_the_activator_and_a_wake_runs_it_again(
     assert svc["metadata"]["annotations"]["mlmodel.dev/owner"] == "mlmodelservices/fruit"
     # No Endpoints naming the stopped pods are left for kube-proxy to send requests to.
     objs.wait(lambda: objs.get("Endpoints", "fruit-mlmodel", api="v1") is None, "the stale Endpoints gone")
-    slices = lambda: objs.list("EndpointSlice", api=SLICES, selector="kubernetes.io/service-name=fruit-mlmodel")  # noqa: E731
-    objs.wait(lambda: [s["metadata"]["name"] for s in slices()] == ["fruit-mlmodel-activator"],
-              "only the activator's EndpointSlice left for the Service")  # fmt: skip
+    objs.wait(lambda: slice_names(objs) == ["fruit-mlmodel-activator"], "only the activator's slice left")
 
     # What the activator writes on the first request: status only, naming this stop.
     wake = {"wakeRequestedAt": status["stopTime"], "wakeRequestedFor": status["stopTime"]}

@@ -45,10 +45,6 @@ RUN set -eu; \
 
 # Trims (TRIM=0 keeps the venv as pip left it). Each one is verified by
 # hack/image-smoke.sh, which serves, fetches and imports the operator:
-# * kubernetes/aio: the asyncio twin of the kubernetes client (~68 MB with its
-#   bytecode); neither kopf nor mlmodel_operator imports it.
-# * kubernetes bytecode (~25 MB): the client imports its ~800 model modules
-#   lazily, so the operator compiles only the few it touches.
 # * LiteRT parts the Interpreter API (all mlmodel uses, XNNPACK on CPU) never
 #   loads: the WebGPU accelerator, libLiteRt.so (CompiledModel API; loaded only
 #   if present), the AOT plugin tool and NPU vendor compiler plugins (~37 MB).
@@ -58,15 +54,13 @@ ARG TRIM=1
 RUN set -eu; \
     if [ "$TRIM" = 1 ]; then \
       site=$(/opt/venv/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-      rm -rf "$site/kubernetes/aio"; \
-      find "$site/kubernetes" -name __pycache__ -type d -prune -exec rm -rf {} +; \
       rm -f "$site/ai_edge_litert/libLiteRtWebGpuAccelerator.so" "$site/ai_edge_litert/libLiteRt.so" \
             "$site/ai_edge_litert/tools/apply_plugin_main" "$site"/ai_edge_litert/vendors/*/compiler/*.so; \
       find "$site" -depth -mindepth 2 -type d -name tests -exec rm -rf {} +; \
       find "$site" -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' \) -delete; \
     fi; \
     /opt/venv/bin/mlmodel --version; \
-    /opt/venv/bin/python3 -c 'import ai_edge_litert.interpreter, fastapi, kopf, kubernetes.client, numpy, PIL.Image, uvloop'
+    /opt/venv/bin/python3 -c 'import ai_edge_litert.interpreter, fastapi, kopf, lightkube, mlmodel_operator.main, numpy, PIL.Image, uvloop'
 
 # -------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE}

@@ -52,7 +52,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
-from kubernetes import client, config, watch  # noqa: E402
+import httpx2  # noqa: E402
 
 import controlplane_probes as probes  # noqa: E402
 from controlplane_report import markdown_table, plot  # noqa: E402
@@ -60,7 +60,7 @@ from localcluster import LocalCluster, free_ports, stop_process, wait_until  # n
 from mlmodel_operator.events import COMPONENT as EVENT_REPORTER  # noqa: E402
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path  # noqa: E402
 
-GROUP, VERSION, API = "mlmodel.dev", "v1alpha1", "mlmodel.dev/v1alpha1"
+GROUP, API = "mlmodel.dev", "mlmodel.dev/v1alpha1"
 NAMESPACE = "cp-bench"
 PACKAGE = "bench-model"
 MODEL = REPO / "tests" / "fixtures" / "models" / "classifier_uint8.tflite"
@@ -108,10 +108,7 @@ class Bench:
 
 def admin_kube(kubeconfig: Path, pool: int) -> Kube:
     """The operator's own thin client, with a connection pool as large as the apply pool."""
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
-    cfg.connection_pool_maxsize = pool
-    return Kube(client.ApiClient(cfg))
+    return Kube.from_kubeconfig(str(kubeconfig), pool_size=pool)
 
 
 def prepare_cluster(cluster: LocalCluster, kube: Kube) -> None:
@@ -202,7 +199,7 @@ def operator_counters(metrics_url: str) -> dict[str, float]:
         text = resp.read().decode()
     out: Counter[str] = Counter()
     for line in text.splitlines():
-        if line.startswith('mlmodel_operator_reconcile_total{') and 'kind="MLModelService"' in line:
+        if line.startswith("mlmodel_operator_reconcile_total{") and 'kind="MLModelService"' in line:
             out["passes"] += float(line.rsplit(" ", 1)[-1])
         elif found := re.match(r'mlmodel_operator_api_requests_total\{.*method="([^"]+)".*\} (\S+)$', line):
             out[found.group(1)] += float(found.group(2))
@@ -211,8 +208,6 @@ def operator_counters(metrics_url: str) -> dict[str, float]:
 
 def counter_delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
-
-
 
 
 def condition(obj: dict[str, Any] | None, type_: str) -> str:
@@ -294,8 +289,8 @@ def apply_services(kube: Kube, n: int, workers: int) -> float:
 class ReadyWatch:
     """Watches the namespace's MLModelServices and notes when each first has Ready=True."""
 
-    def __init__(self, api: client.ApiClient, expected: int) -> None:
-        self.api, self.expected = api, expected
+    def __init__(self, kube: Kube, expected: int) -> None:
+        self.kube, self.expected = kube, expected
         self.origin = time.monotonic()
         self.ready_at: dict[str, float] = {}
         self.all_ready = threading.Event()
@@ -312,26 +307,32 @@ class ReadyWatch:
         self._thread.join(timeout=20)
 
     def _run(self) -> None:
-        custom, version = client.CustomObjectsApi(self.api), None
+        """A plain watch (JSON lines) over the admin client's connection, restarted every 10 s."""
+        path, version = collection_path(API, "MLModelService", NAMESPACE), None
         while not self._stop.is_set():
-            w = watch.Watch()
-            kwargs: dict[str, str] = {"resource_version": version} if version else {}
+            params = {
+                "watch": "1",
+                "timeoutSeconds": "10",
+                **({"resourceVersion": version} if version else {}),
+            }
             try:
-                for event in w.stream(
-                    custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    NAMESPACE,
-                    "mlmodelservices",
-                    timeout_seconds=10,
-                    **kwargs,
-                ):
-                    self._record(event["object"])
-                    if self._stop.is_set():
-                        break
-                version = w.resource_version
-            except client.ApiException:
-                version = None  # 410 Gone: start over, replaying every object
+                with self.kube.http.stream("GET", path, params=params, timeout=30) as resp:
+                    if not resp.is_success:
+                        version = None  # 410 Gone: start over, replaying every object
+                        continue
+                    for line in resp.iter_lines():
+                        event = json.loads(line) if line else None
+                        if not event:
+                            continue
+                        if event["type"] == "ERROR":
+                            version = None  # 410 Gone inside the stream
+                            break
+                        version = event["object"]["metadata"].get("resourceVersion", version)
+                        self._record(event["object"])
+                        if self._stop.is_set():
+                            break
+            except httpx2.TransportError:
+                time.sleep(0.5)
 
     def _record(self, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
@@ -413,7 +414,7 @@ def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
     before, cpu0 = probes.scrape(kube), cpu_snapshot(bench)
     own0 = operator_counters(bench.metrics_url)
     started = datetime.now(UTC)
-    watcher = ReadyWatch(kube.api, n).start()
+    watcher = ReadyWatch(kube, n).start()
     apply_seconds = apply_services(kube, n, opts.apply_workers)
     done = watcher.all_ready.wait(opts.ready_timeout - apply_seconds)
     elapsed = time.monotonic() - watcher.origin

@@ -172,11 +172,9 @@ class Scrape:
 
 def scrape(kube: Any) -> Scrape:
     """GET /metrics with the admin client (system:masters may read it)."""
-    url = kube.api.configuration.host + "/metrics"
-    headers = {"Accept": "text/plain"}
-    kube.api.update_params_for_auth(headers, None, ["BearerToken"], "/metrics", "GET", None)
-    resp = kube.api.rest_client.request("GET", url, headers=headers, _request_timeout=30)
-    text = resp.read().decode()
+    resp = kube.http.get("/metrics", headers={"Accept": "text/plain"}, timeout=30)
+    resp.raise_for_status()
+    text = resp.text
     requests = Counter({k: int(v) for k, v in parse_metric(text, REQUESTS).items()})
     return Scrape(requests, parse_metric(text, SECONDS))
 

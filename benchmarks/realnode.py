@@ -28,8 +28,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kubernetes import config
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "hack")]
 
@@ -41,6 +39,7 @@ from tests.support.namespaces import restricted_namespace  # noqa: E402
 from tests.support.objects import Objects  # noqa: E402
 
 from localcluster import LocalCluster  # noqa: E402
+from mlmodel_operator.k8s.client import Kube  # noqa: E402
 
 LABELS = {"pod-security.kubernetes.io/enforce": "restricted"}
 MODEL = "face_landmark.tflite"
@@ -131,7 +130,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="realnode-bench-") as tmp:
         work = Path(tmp)
         with LocalCluster(work / "cluster", nodes=0, real_node=True, startup_timeout=300) as cluster:
-            api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+            api = Kube.from_kubeconfig(str(cluster.kubeconfig))
             with (
                 restricted_namespace(api, "mlmodel-system", LABELS, 60),
                 install_operator(cluster, api, work / "helm"),

@@ -9,7 +9,7 @@
 #   1. image config: ENTRYPOINT is the exec form ["mlmodel"], numeric non-root user,
 #      no pip / compilers / tests in the runtime venv
 #   2. `mlmodel --version`, `mlmodel fetch --help`, `mlmodel operator --help`, and
-#      the operator's imports (kopf, kubernetes client)
+#      the operator's imports (kopf, lightkube, the operator's client)
 #   3. `mlmodel fetch --file` of a fixture model: sha256 check + LiteRT summary
 #   4. `mlmodel serve` of tests/fixtures/models/classifier_uint8.tflite (mounted
 #      read-only at /models) in a container whose shells are deleted; polls
@@ -102,7 +102,7 @@ run_ep --version
 run_ep fetch --help >/dev/null && echo "mlmodel fetch --help: ok"
 run_ep operator --help >/dev/null && echo "mlmodel operator --help: ok"
 run_ep serve --help >/dev/null && echo "mlmodel serve --help: ok"
-run_py 'import kopf, mlmodel_operator.main; from kubernetes import client, config; from kubernetes.client import ApiException; print("operator imports: ok (kopf", kopf.__version__ if hasattr(kopf, "__version__") else "", ")")'
+run_py 'import kopf, lightkube, mlmodel_operator.main; from mlmodel_operator.k8s.client import ApiError, Kube; from mlmodel_operator.k8s.login import connection_info; print("operator imports: ok (kopf", kopf.__version__ if hasattr(kopf, "__version__") else "", "lightkube", lightkube.__version__ if hasattr(lightkube, "__version__") else "", ")")'
 
 step "mlmodel fetch --file (sha256 + LiteRT summary)"
 digest=$(sha256sum "$MODELS/$MODEL" | cut -d' ' -f1)

@@ -17,6 +17,7 @@ from mlmodel_operator.config import Config, effective_priority
 from mlmodel_operator.events import kube_poster
 from mlmodel_operator.handlers import triggers
 from mlmodel_operator.handlers.runtime import Runtime
+from mlmodel_operator.k8s import login as k8s_login
 from mlmodel_operator.k8s.client import Kube
 from mlmodel_operator.k8s.peering import ensure_peering
 from mlmodel_operator.readiness import Readiness, observe_kopf_watches, watch_api
@@ -115,9 +116,10 @@ def build_registry(rt: Runtime, priority: int = 0, shutdown: Shutdown | None = N
             shutdown.install()  # async: it needs kopf's event loop
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> Any:
-        # A custom registry starts empty, so kopf's default login is registered explicitly.
-        return kopf.login_via_client(**kwargs)
+    def login(settings: kopf.OperatorSettings, **kwargs: Any) -> Any:
+        # A custom registry starts empty, so a login handler is registered explicitly; it
+        # hands kopf the configuration the operator's client loaded (k8s/login.py).
+        return k8s_login.login(rt.kube.config, settings, **kwargs)
 
     for plural, kind in OWNERS:
         _register_owner(registry, rt, plural, kind)

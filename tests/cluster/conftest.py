@@ -8,7 +8,8 @@ session then reuses it and leaves it running.
 
 Fixtures:
     local_cluster  session  LocalCluster (kubeconfig, bin_dir, kubectl(...))
-    kube           session  kubernetes.client.ApiClient bound to the cluster's admin kubeconfig
+    kube           session  the operator's own client (mlmodel_operator.k8s.client.Kube) as the
+                            cluster admin (its kubeconfig)
     namespace      function a fresh namespace enforcing the `restricted` Pod Security Standard
     fault_cluster, fault_kube, fault_ns, operators   (fault_fixtures.py) a private control
                    plane for tests that restart its components, and operators to SIGKILL
@@ -27,7 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
@@ -37,6 +37,7 @@ from tests.support.tiers import RESTRICTED_LABELS, mark_tier  # noqa: E402
 
 import localcluster  # noqa: E402
 from localcluster import LocalCluster  # noqa: E402
+from mlmodel_operator.k8s.client import Kube  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,13 +72,13 @@ def local_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
 
 
 @pytest.fixture(scope="session")
-def kube(local_cluster: LocalCluster) -> Iterator[client.ApiClient]:
-    """A `kubernetes` ApiClient authenticated as the cluster admin (system:masters)."""
-    api = config.new_client_from_config(config_file=str(local_cluster.kubeconfig))
-    try:
-        client.VersionApi(api).get_code()
-    except Exception as exc:  # any failure here means no usable cluster
-        pytest.fail(f"apiserver behind {local_cluster.kubeconfig} unreachable: {exc}")
+def kube(local_cluster: LocalCluster) -> Iterator[Kube]:
+    """The operator's client authenticated as the cluster admin (system:masters): the tests
+    read and write objects the way the operator does."""
+    api = Kube.from_kubeconfig(str(local_cluster.kubeconfig))
+    failure = api.probe()
+    if failure:  # any failure here means no usable cluster
+        pytest.fail(f"apiserver behind {local_cluster.kubeconfig} unreachable: {failure}")
     yield api
     api.close()
 
@@ -86,7 +87,7 @@ def kube(local_cluster: LocalCluster) -> Iterator[client.ApiClient]:
 
 
 @pytest.fixture
-def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace of its own per test, enforcing PSS `restricted`, deleted afterwards."""
     with restricted_namespace(kube, namespace_name(request.node.name, "t"), RESTRICTED_LABELS, 30) as name:
         yield name

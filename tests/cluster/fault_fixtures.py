@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
 from operator_fixtures import REPO, OperatorProcess, install_crds
 from tests.support.namespaces import namespace_name, restricted_namespace
 from tests.support.tiers import RESTRICTED_LABELS
 
 from localcluster import ClusterError, LocalCluster, free_ports, stop_process, wait_until
+from mlmodel_operator.k8s.client import Kube
 
 
 @pytest.fixture(scope="module")
@@ -46,14 +46,14 @@ def fault_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
 
 
 @pytest.fixture(scope="module")
-def fault_kube(fault_cluster: LocalCluster) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(fault_cluster.kubeconfig))
+def fault_kube(fault_cluster: LocalCluster) -> Iterator[Kube]:
+    api = Kube.from_kubeconfig(str(fault_cluster.kubeconfig))
     yield api
     api.close()
 
 
 @pytest.fixture
-def fault_ns(fault_kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+def fault_ns(fault_kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A `restricted` namespace in the private cluster, deleted afterwards."""
     name = namespace_name(request.node.name, "f")
     with restricted_namespace(fault_kube, name, RESTRICTED_LABELS, 60) as created:

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 from operator_fixtures import Objects, OperatorProcess
 from prometheus_client import CollectorRegistry, generate_latest
 from test_operator import MODEL_V1, MODEL_V2, cm_version, deployment, mlmodel, model_configmap, package
 
+from mlmodel_operator.k8s.client import ApiError
 from mlmodel_server.canary.metrics import SplitMetrics
 
 pytestmark = pytest.mark.cluster
@@ -174,7 +174,7 @@ def test_a_candidate_the_operator_cannot_deploy_leaves_every_request_on_the_stab
 
 def refusal(objs: Objects, **canary_spec: Any) -> str:
     """The API server's answer to a service with this canary (it must refuse it)."""
-    with pytest.raises(ApiException) as refused:
+    with pytest.raises(ApiError) as refused:
         objs.create(mlmodel("bad", version="1", canary=canary_spec))
     assert refused.value.status == 422
     return str(refused.value.body)

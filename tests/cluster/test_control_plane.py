@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from localcluster import wait_until
+from mlmodel_operator.k8s.client import ApiError, Kube, collection_path, object_path
 
 pytestmark = pytest.mark.cluster
 
@@ -71,51 +70,58 @@ def deployment(name: str, replicas: int) -> dict[str, Any]:
     }
 
 
-def is_ready(pod: client.V1Pod) -> bool:
-    conditions = pod.status.conditions or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)
+def is_ready(pod: dict[str, Any]) -> bool:
+    conditions = pod["status"].get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-def wait_for_ready_deployment(kube: client.ApiClient, namespace: str, name: str, n: int) -> None:
+def wait_for_ready_deployment(kube: Kube, namespace: str, name: str, n: int) -> None:
     """Poll until the Deployment reports `n` ready and available replicas."""
-    apps = client.AppsV1Api(kube)
+    path = object_path("apps/v1", "Deployment", namespace, name) + "/status"
 
     def ready() -> bool:
-        status = apps.read_namespaced_deployment_status(name, namespace).status
-        return status.ready_replicas == n and status.available_replicas == n
+        status = (kube.get(path) or {}).get("status") or {}
+        return status.get("readyReplicas") == n and status.get("availableReplicas") == n
 
     wait_until(ready, what=f"{n} ready replicas of {name}", timeout=TIMEOUT, interval=POLL)
 
 
-def test_version_reports_the_pinned_release(kube: client.ApiClient) -> None:
-    info = client.VersionApi(kube).get_code()
-    assert info.git_version == f"v{pinned_k8s_version()}"
+def create(kube: Kube, namespace: str, obj: dict[str, Any], **query: str) -> Any:
+    path = collection_path(obj.get("apiVersion", "v1"), obj.get("kind", "Pod"), namespace)
+    return kube.request("POST", path, body=obj, query=query or None)
 
 
-def test_deployment_gets_ready_pods_on_kwok_nodes(kube: client.ApiClient, namespace: str) -> None:
-    core = client.CoreV1Api(kube)
-    client.AppsV1Api(kube).create_namespaced_deployment(namespace, deployment("web", 2))
+def pods(kube: Kube, namespace: str, selector: str) -> list[dict[str, Any]]:
+    return kube.list(collection_path("v1", "Pod", namespace), selector)
+
+
+def test_version_reports_the_pinned_release(kube: Kube) -> None:
+    info = kube.request("GET", "/version")
+    assert info["gitVersion"] == f"v{pinned_k8s_version()}"
+
+
+def test_deployment_gets_ready_pods_on_kwok_nodes(kube: Kube, namespace: str) -> None:
+    create(kube, namespace, deployment("web", 2))
 
     wait_for_ready_deployment(kube, namespace, "web", 2)
 
-    pods = core.list_namespaced_pod(namespace, label_selector="app=web").items
-    kwok_nodes = {n.metadata.name for n in core.list_node(label_selector="type=kwok").items}
-    assert len(pods) == 2
-    for pod in pods:
-        assert pod.spec.node_name in kwok_nodes, "bound by kube-scheduler to a kwok node"
-        assert pod.status.phase == "Running"
+    web = pods(kube, namespace, "app=web")
+    kwok_nodes = {n["metadata"]["name"] for n in kube.list("/api/v1/nodes", "type=kwok")}
+    assert len(web) == 2
+    for pod in web:
+        assert pod["spec"]["nodeName"] in kwok_nodes, "bound by kube-scheduler to a kwok node"
+        assert pod["status"]["phase"] == "Running"
         assert is_ready(pod)
-        assert pod.status.pod_ip, "kwok assigns a fake pod IP"
+        assert pod["status"].get("podIP"), "kwok assigns a fake pod IP"
         # The ServiceAccount admission plugin injected the projected token volume.
-        assert any(v.name.startswith("kube-api-access-") for v in pod.spec.volumes)
+        assert any(v["name"].startswith("kube-api-access-") for v in pod["spec"]["volumes"])
 
 
-def test_privileged_pod_is_refused_by_pod_security(kube: client.ApiClient, namespace: str) -> None:
-    core = client.CoreV1Api(kube)
+def test_privileged_pod_is_refused_by_pod_security(kube: Kube, namespace: str) -> None:
     privileged = {"metadata": {"name": "root"}, "spec": restricted_pod_spec(privileged=True)}
 
-    with pytest.raises(ApiException) as refused:
-        core.create_namespaced_pod(namespace, privileged)
+    with pytest.raises(ApiError) as refused:
+        create(kube, namespace, privileged)
 
     assert refused.value.status == 403
     message = json.loads(refused.value.body)["message"]
@@ -123,26 +129,23 @@ def test_privileged_pod_is_refused_by_pod_security(kube: client.ApiClient, names
     assert "securityContext.privileged=true" in message
     # Control: the same pod without privileges is admitted, so the refusal is PodSecurity's.
     compliant = {"metadata": {"name": "ok"}, "spec": restricted_pod_spec()}
-    core.create_namespaced_pod(namespace, compliant, dry_run="All")
+    create(kube, namespace, compliant, dryRun="All")
 
 
-def test_deleting_a_deployment_garbage_collects_replicaset_and_pods(
-    kube: client.ApiClient, namespace: str
-) -> None:
-    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
-    apps.create_namespaced_deployment(namespace, deployment("gc", 2))
+def test_deleting_a_deployment_garbage_collects_replicaset_and_pods(kube: Kube, namespace: str) -> None:
+    create(kube, namespace, deployment("gc", 2))
     wait_for_ready_deployment(kube, namespace, "gc", 2)
-    (replicaset,) = apps.list_namespaced_replica_set(namespace, label_selector="app=gc").items
-    assert [o.kind for o in replicaset.metadata.owner_references] == ["Deployment"]
-    pods = core.list_namespaced_pod(namespace, label_selector="app=gc").items
-    assert {o.name for p in pods for o in p.metadata.owner_references} == {replicaset.metadata.name}
+    replicasets = collection_path("apps/v1", "ReplicaSet", namespace)
+    (replicaset,) = kube.list(replicasets, "app=gc")
+    assert [o["kind"] for o in replicaset["metadata"]["ownerReferences"]] == ["Deployment"]
+    owners = {o["name"] for p in pods(kube, namespace, "app=gc") for o in p["metadata"]["ownerReferences"]}
+    assert owners == {replicaset["metadata"]["name"]}
 
     # Background propagation: the apiserver deletes only the Deployment; the rest is GC's job.
-    apps.delete_namespaced_deployment("gc", namespace, propagation_policy="Background")
+    path = object_path("apps/v1", "Deployment", namespace, "gc")
+    kube.request("DELETE", path, query={"propagationPolicy": "Background"})
 
     def collected() -> bool:
-        replicasets = apps.list_namespaced_replica_set(namespace, label_selector="app=gc").items
-        left = core.list_namespaced_pod(namespace, label_selector="app=gc").items
-        return not replicasets and not left
+        return not kube.list(replicasets, "app=gc") and not pods(kube, namespace, "app=gc")
 
     wait_until(collected, what="GC of the ReplicaSet and its pods", timeout=TIMEOUT, interval=POLL)

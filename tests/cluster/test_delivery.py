@@ -26,10 +26,11 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 from operator_fixtures import OperatorProcess
+from tests.support.namespaces import delete_namespace
 
 from localcluster import LocalCluster, free_ports, stop_process, wait_until
+from mlmodel_operator.k8s.client import Kube
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mlmodel-operator"
@@ -94,15 +95,15 @@ def tools(local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture
-def extra_namespaces(kube: client.ApiClient) -> Iterator[list[str]]:
+def extra_namespaces(kube: Kube) -> Iterator[list[str]]:
     """Two more `restricted` namespaces for the watched-namespaces mode, deleted afterwards."""
-    core = client.CoreV1Api(kube)
     names = [f"t-watched-{i}-{secrets.token_hex(3)}" for i in (1, 2)]
     for name in names:
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=RESTRICTED)))
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}}
+        kube.request("POST", "/api/v1/namespaces", body=body)
     yield names
     for name in names:
-        core.delete_namespace(name, propagation_policy="Background")
+        delete_namespace(kube, name)
 
 
 def release_name() -> str:

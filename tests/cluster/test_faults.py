@@ -25,6 +25,7 @@ from operator_fixtures import Objects, OperatorProcess
 from test_operator import mlmodel, setup_fruit
 
 from localcluster import LocalCluster, wait_until
+from mlmodel_operator.k8s.client import Kube
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 FINALIZER = "mlmodel.dev/kopf-finalizer"
@@ -212,10 +213,8 @@ def test_operator_reconnects_after_a_restart(
 # --- 3. two replicas with peering: one acts, the other takes over ----------------------------
 
 
-def peers(api: Any, namespace: str, name: str) -> dict[str, Any]:
-    from mlmodel_operator.k8s.client import Kube
-
-    found = Kube(api).get(f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}")
+def peers(api: Kube, namespace: str, name: str) -> dict[str, Any]:
+    found = api.get(f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{name}")
     return dict((found or {}).get("status") or {})
 
 

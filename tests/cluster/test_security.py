@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client
 from operator_fixtures import Objects, OperatorProcess
 from test_operator_crds import dry_run, mlms, mp
 from test_pod_contract import fruit_objects, package_tarball, read_configmap
@@ -59,12 +58,13 @@ def pods_admitted(objs: Objects, owner: str) -> bool:
 def test_auth_secret_is_mounted_and_the_pod_serves_only_with_the_token(
     objs: Objects, kube: Any, tmp_path: Path
 ) -> None:
-    core = client.CoreV1Api(kube)
-    secret = client.V1Secret(
-        metadata=client.V1ObjectMeta(name="fruit-token"),
-        data={"bearer": base64.b64encode(f"{TOKEN}\n".encode()).decode(), "other": "eA=="},
-    )
-    core.create_namespaced_secret(objs.ns, secret)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "fruit-token"},
+        "data": {"bearer": base64.b64encode(f"{TOKEN}\n".encode()).decode(), "other": "eA=="},
+    }
+    kube.request("POST", f"/api/v1/namespaces/{objs.ns}/secrets", body=secret)
     auth = {"secretName": "fruit-token", "key": "bearer"}
     for obj in with_spec(fruit_objects(package_tarball(PACKAGES / "fruit_classifier")), auth=auth):
         objs.create(obj)
@@ -84,7 +84,7 @@ def test_auth_secret_is_mounted_and_the_pod_serves_only_with_the_token(
         objs.wait(lambda owner=owner: pods_admitted(objs, owner), f"pods of {owner} under PSS restricted")
 
     def read_secret(name: str) -> dict[str, Any]:
-        return dict(kube.sanitize_for_serialization(core.read_namespaced_secret(name, objs.ns)))
+        return dict(kube.get(f"/api/v1/namespaces/{objs.ns}/secrets/{name}") or {})
 
     # run_pod waits for the readiness probe without a token: probes stay open.
     run = run_pod(deployment_pod(objs, "fruit-mlmodel"), tmp_path, read_configmap(objs), read_secret)

@@ -9,7 +9,7 @@ it and asserts that nothing is left on the host.
 
 Fixtures:
     real_cluster  session  LocalCluster with the real node
-    kube          session  kubernetes ApiClient (admin)
+    kube          session  the operator's own client (mlmodel_operator.k8s.client.Kube), admin
     operator_pod  session  the chart's operator pod (helm install), Ready
     objs          function Objects in a fresh namespace enforcing PSS `restricted`
 """
@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "hack"))
 
 import localcluster  # noqa: E402
 from localcluster import LocalCluster, wait_until  # noqa: E402
+from mlmodel_operator.k8s.client import Kube  # noqa: E402
 from tests.e2e.operator_pod import OperatorPod, install_operator  # noqa: E402
 from tests.support.namespaces import namespace_name, restricted_namespace  # noqa: E402
 from tests.support.objects import Objects  # noqa: E402
@@ -67,19 +67,18 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
 
 
 @pytest.fixture(scope="session")
-def kube(real_cluster: LocalCluster) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(real_cluster.kubeconfig))
+def kube(real_cluster: LocalCluster) -> Iterator[Kube]:
+    api = Kube.from_kubeconfig(str(real_cluster.kubeconfig))
     yield api
     api.close()
 
 
 @pytest.fixture(scope="session")
 def operator_pod(
-    real_cluster: LocalCluster, kube: client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+    real_cluster: LocalCluster, kube: Kube, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorPod]:
     """`helm install` of the chart with the local image, in a namespace enforcing `restricted`."""
-    core = client.CoreV1Api(kube)
-    names = lambda: [n.metadata.name for n in core.list_namespace().items]  # noqa: E731
+    names = lambda: [n["metadata"]["name"] for n in kube.list("/api/v1/namespaces")]  # noqa: E731
     wait_until(lambda: "mlmodel-system" not in names(), what="an earlier mlmodel-system gone", timeout=120)
     with (
         restricted_namespace(kube, "mlmodel-system", RESTRICTED_LABELS, 60),
@@ -89,13 +88,13 @@ def operator_pod(
 
 
 @pytest.fixture
-def namespace(kube: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     with restricted_namespace(kube, namespace_name(request.node.name, "e"), RESTRICTED_LABELS, 60) as name:
         yield name
 
 
 @pytest.fixture
-def objs(kube: client.ApiClient, namespace: str, operator_pod: OperatorPod) -> Objects:
+def objs(kube: Kube, namespace: str, operator_pod: OperatorPod) -> Objects:
     return Objects(kube, namespace, operator_pod)
 
 

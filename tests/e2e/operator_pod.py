@@ -10,10 +10,10 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from kubernetes import client
+from typing import Any
 
 from localcluster import LocalCluster, wait_until
+from mlmodel_operator.k8s.client import Kube, collection_path, object_path
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "mlmodel-operator"
@@ -34,17 +34,19 @@ class OperatorPod:
     """The chart's operator pod; `check_alive` fails a wait fast when it restarts or dies."""
 
     cluster: LocalCluster
-    core: client.CoreV1Api
+    kube: Kube
     name: str
 
-    def pod(self) -> client.V1Pod:
-        return self.core.read_namespaced_pod(self.name, NAMESPACE)
+    def pod(self) -> dict[str, Any]:
+        pod = self.kube.get(object_path("v1", "Pod", NAMESPACE, self.name))
+        assert pod is not None, f"operator pod {self.name} is gone"
+        return pod
 
     def check_alive(self) -> None:
-        status = self.pod().status
-        restarts = sum(c.restart_count for c in status.container_statuses or [])
-        if status.phase != "Running" or restarts:
-            raise AssertionError(f"operator pod {self.name}: {status.phase}, {restarts} restarts; "
+        status = self.pod()["status"]
+        restarts = sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
+        if status.get("phase") != "Running" or restarts:
+            raise AssertionError(f"operator pod {self.name}: {status.get('phase')}, {restarts} restarts; "
                                  f"log tail: {self.logs()[-800:]}")  # fmt: skip
 
     def logs(self) -> str:
@@ -62,25 +64,24 @@ def helm(cluster: LocalCluster, home: Path, *args: str) -> str:
 
 
 @contextlib.contextmanager
-def install_operator(cluster: LocalCluster, kube: client.ApiClient, home: Path) -> Iterator[OperatorPod]:
+def install_operator(cluster: LocalCluster, kube: Kube, home: Path) -> Iterator[OperatorPod]:
     """Install, wait for the pod's readiness (its watches are up), uninstall afterwards."""
     repository, tag = image_ref()
     helm(cluster, home, "install", RELEASE, str(CHART), "--namespace", NAMESPACE,
          "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
          "--set", "image.pullPolicy=Never", "--set", f"peering.name={PEERING}",
          "--set", "operator.resyncSeconds=5")  # fmt: skip
-    core = client.CoreV1Api(kube)
     try:
-        name = wait_until(lambda: _ready_pod(core), what="the operator pod Ready", timeout=180, interval=0.5)
-        yield OperatorPod(cluster, core, name)
+        name = wait_until(lambda: _ready_pod(kube), what="the operator pod Ready", timeout=180, interval=0.5)
+        yield OperatorPod(cluster, kube, name)
     finally:
         if cluster.is_running():  # test_zz_down may have stopped the whole cluster already
             helm(cluster, home, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
 
 
-def _ready_pod(core: client.CoreV1Api) -> str | None:
-    for pod in core.list_namespaced_pod(NAMESPACE, label_selector=SELECTOR).items:
-        conditions = pod.status.conditions or []
-        if any(c.type == "Ready" and c.status == "True" for c in conditions):
-            return str(pod.metadata.name)
+def _ready_pod(kube: Kube) -> str | None:
+    for pod in kube.list(collection_path("v1", "Pod", NAMESPACE), SELECTOR):
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            return str(pod["metadata"]["name"])
     return None

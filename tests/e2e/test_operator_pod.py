@@ -4,8 +4,6 @@ its logs readable with `kubectl logs`, and its readiness meaning its watches are
 
 from __future__ import annotations
 
-from kubernetes import client
-
 from tests.e2e.conftest import wait_for
 from tests.e2e.operator_pod import NAMESPACE, PEERING, OperatorPod
 
@@ -14,13 +12,14 @@ REAL_NODE = "mlmodel-node"
 
 def test_operator_pod_runs_on_the_real_node_under_its_service_account(operator_pod: OperatorPod) -> None:
     pod = operator_pod.pod()
-    print(f"\n[e2e] operator pod {pod.metadata.name} on {pod.spec.node_name}, "
-          f"started {pod.status.start_time}")  # fmt: skip
-    assert pod.spec.node_name == REAL_NODE
-    assert pod.spec.service_account_name == "mlmodel-operator"
-    assert pod.spec.security_context.run_as_non_root
-    ns = client.CoreV1Api(operator_pod.core.api_client).read_namespace(NAMESPACE)
-    assert ns.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    spec = pod["spec"]
+    print(f"\n[e2e] operator pod {pod['metadata']['name']} on {spec['nodeName']}, "
+          f"started {pod['status'].get('startTime')}")  # fmt: skip
+    assert spec["nodeName"] == REAL_NODE
+    assert spec["serviceAccountName"] == "mlmodel-operator"
+    assert spec["securityContext"]["runAsNonRoot"]
+    ns = operator_pod.kube.get(f"/api/v1/namespaces/{NAMESPACE}")
+    assert ns is not None and ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_operator_reaches_the_api_server_and_logs_are_readable(operator_pod: OperatorPod) -> None:
@@ -33,10 +32,9 @@ def test_operator_reaches_the_api_server_and_logs_are_readable(operator_pod: Ope
 
 def test_kopf_peering_names_the_operator_pod(operator_pod: OperatorPod) -> None:
     """Leader election: the ClusterKopfPeering lists the pod as the active peer."""
-    custom = client.CustomObjectsApi(operator_pod.core.api_client)
 
     def peers() -> dict:
-        obj = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", PEERING)
+        obj = operator_pod.kube.get(f"/apis/kopf.dev/v1/clusterkopfpeerings/{PEERING}") or {}
         return dict(obj.get("status") or {})
 
     status = wait_for(lambda: peers() or None, f"ClusterKopfPeering {PEERING} status", timeout=60)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
-import urllib3
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+import httpx2
 
 from localcluster import wait_until
+from mlmodel_operator.k8s.client import ApiError, Kube
+from mlmodel_operator.k8s.retry import RetryPolicy
+
+# Teardown: a few quick tries, so a cluster that is already gone does not hold it up.
+TEARDOWN = RetryPolicy(attempts=3, deadline=5)
 
 
 def namespace_name(test_name: str, prefix: str) -> str:
@@ -21,26 +24,30 @@ def namespace_name(test_name: str, prefix: str) -> str:
 
 
 @contextmanager
-def restricted_namespace(
-    api: client.ApiClient, name: str, labels: Mapping[str, str], timeout: float
-) -> Iterator[str]:
+def restricted_namespace(kube: Kube, name: str, labels: Mapping[str, str], timeout: float) -> Iterator[str]:
     """Create `name`, wait for its default ServiceAccount, delete it afterwards.
 
     Until the controller creates the ServiceAccount, the ServiceAccount admission
     plugin rejects every pod, which would mask other errors.
     """
-    core = client.CoreV1Api(api)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=dict(labels))))
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
+    kube.request("POST", "/api/v1/namespaces", body=body)
     wait_until(
-        lambda: core.list_namespaced_service_account(name, field_selector="metadata.name=default").items,
+        lambda: kube.get(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
         what=f"the default ServiceAccount in {name}",
         timeout=timeout,
     )
     yield name
+    # A transport error: the cluster itself is gone (the e2e tier's last test stops it), and the
+    # namespace with it.
+    with suppress(httpx2.TransportError):
+        delete_namespace(Kube(kube.http, policy=TEARDOWN), name)
+
+
+def delete_namespace(kube: Kube, name: str) -> None:
+    """Background propagation: the namespace controller removes the contents; gone is fine."""
     try:
-        core.delete_namespace(name, propagation_policy="Background")
-    except ApiException as exc:
+        kube.request("DELETE", f"/api/v1/namespaces/{name}", query={"propagationPolicy": "Background"})
+    except ApiError as exc:
         if exc.status != 404:
             raise
-    except urllib3.exceptions.MaxRetryError:
-        pass  # the cluster itself is gone (the e2e tier's last test stops it), and the namespace with it

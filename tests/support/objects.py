@@ -25,8 +25,8 @@ TIMEOUT = 60
 class Objects:
     """Dict-in, dict-out access to one namespace (the operator's own thin client)."""
 
-    def __init__(self, api_client: Any, namespace: str, op: Watched | None = None):
-        self.kube, self.ns, self.op = Kube(api_client), namespace, op
+    def __init__(self, kube: Kube, namespace: str, op: Watched | None = None):
+        self.kube, self.ns, self.op = kube, namespace, op
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         body = {**obj, "metadata": {**obj["metadata"], "namespace": self.ns}}

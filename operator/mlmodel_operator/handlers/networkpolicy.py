@@ -11,7 +11,7 @@ from typing import Any
 
 from mlmodel_operator.builders import common, network
 from mlmodel_operator.handlers.runtime import Runtime
-from mlmodel_operator.k8s.client import Kube, is_not_found
+from mlmodel_operator.k8s.client import ApiError, Kube, is_not_found
 
 
 def sync_network_policy(rt: Runtime, owner: dict[str, Any], component: str) -> None:
@@ -31,11 +31,9 @@ def sync_network_policy(rt: Runtime, owner: dict[str, Any], component: str) -> N
 
 def delete_exactly(kube: Kube, path: str, uid: str) -> None:
     """The uid precondition: never delete a child recreated since we read it."""
-    from kubernetes.client import ApiException
-
     body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
     try:
         kube.request("DELETE", path, body=body)
-    except ApiException as exc:
-        if not is_not_found(exc) and getattr(exc, "status", None) != 409:
+    except ApiError as exc:
+        if not is_not_found(exc) and exc.status != 409:
             raise

@@ -1,9 +1,15 @@
-"""A small dict-in, dict-out client over the official `kubernetes` ApiClient.
+"""A small dict-in, dict-out client over lightkube's connection to the API server.
 
 Builders produce plain manifests; converting them to generated model classes
-and back would only add ways to lose fields. Every call goes through
-`Kube.request`, which retries transient failures (k8s/retry.py) and raises
-`kubernetes.client.ApiException` on any other non-2xx answer.
+and back would only add ways to lose fields, so the operator speaks in API paths
+and dicts. lightkube supplies what is easy to get wrong and the same for every
+client: kubeconfig and in-cluster configuration, TLS and client certificates,
+the bearer token (re-read from the service account's file when a 401 says it
+was rotated), exec plugins, and a pooled httpx2 client. Its typed resource
+methods are not used: they have no delete preconditions and no list from the
+watch cache (resourceVersion=0), which the operator relies on. Every call goes
+through `Kube.request`, which retries transient failures (k8s/retry.py) and
+raises `ApiError`, this module's own type, on any other non-2xx answer.
 """
 
 from __future__ import annotations
@@ -14,17 +20,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import quote, urlencode
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from mlmodel_operator import API_VERSION, FIELD_MANAGER
 from mlmodel_operator.k8s.retry import RetryPolicy, retry_reason
 from mlmodel_operator.metrics import API_REQUESTS
 
+if TYPE_CHECKING:
+    import httpx2
+    from lightkube import KubeConfig, SingleConfig
+
 log = logging.getLogger("mlmodel_operator.kube")
-# (connect, read) seconds. A read waits for etcd when it is slow, but not past the point
-# where retrying the request on a fresh connection is the better bet.
-REQUEST_TIMEOUT = (5.0, 30.0)
+# Seconds. A read waits for etcd when it is slow, but not past the point where retrying the
+# request on a fresh connection is the better bet; a connection that is not up in 5 s is not
+# coming.
+CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 30.0
 
 _CORE = {
     "Service": "services",
@@ -66,14 +77,45 @@ def object_path(api_version: str, kind: str, namespace: str, name: str) -> str:
 
 
 def failure_text(exc: BaseException) -> str:
-    """A failed request in one line: urllib3 wraps the cause (refused, timed out, TLS) and
-    prefixes it with a connection object's repr, which says nothing the URL does not."""
-    reason = getattr(exc, "reason", None)
-    cause = reason if isinstance(reason, BaseException) else exc
-    text = " ".join(str(cause).split())
-    if "Connection" in text.split(": ", 1)[0]:
-        text = text.split(": ", 1)[-1]
-    return f"{type(cause).__name__}: {text}"[:300]
+    """A failed request in one line: the exception's type names the cause (ConnectError,
+    ReadTimeout, ...), its text the details; long TLS errors are cut."""
+    text = " ".join(str(exc).split()) or repr(exc)
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+class ApiError(Exception):
+    """A non-2xx answer of the API server: the one exception callers catch.
+
+    The project's own type rather than lightkube's `ApiError`: that one's `status` is a decoded
+    Status object and it needs a JSON body, which a proxy's or a restarting apiserver's 502/503
+    page does not have. Callers compare `status` with an HTTP code; `body` is the answer as
+    sent (a refused write's Status says why, e.g. NamespaceTerminating).
+    """
+
+    def __init__(self, status: int, reason: str = "", body: str = "", method: str = "", path: str = ""):
+        self.status, self.reason, self.body = status, reason, body
+        self.method, self.path = method, path
+        super().__init__(f"HTTP {status} {reason} for {method} {path}: {_status_message(body)}".strip())
+
+    @classmethod
+    def from_response(cls, method: str, path: str, resp: httpx2.Response) -> ApiError:
+        return cls(resp.status_code, resp.reason_phrase, resp.text, method, path)
+
+
+def _status_message(body: str) -> str:
+    """The `message` of a Status answer, else the start of whatever was sent."""
+    try:
+        message = json.loads(body).get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message) if message else " ".join(body.split())[:200]
+
+
+def _current(config: KubeConfig) -> SingleConfig:
+    """The current context; lightkube raises ConfigError when there is none."""
+    single = config.get()
+    assert single is not None  # get() without a default returns a context or raises
+    return single
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -90,19 +132,24 @@ def is_namespace_terminating(exc: BaseException) -> bool:
 class Kube:
     """Thin, synchronous; the operator calls it from kopf's worker threads.
 
+    `http` is an httpx2 client whose base URL is the API server and which authenticates every
+    request (`from_config` builds one from a lightkube configuration; tests hand in one over a
+    mock transport). `config` is that configuration, kept for kopf's login (k8s/login.py).
     `retries` counts the retried failures by reason (`409`, `503`, `timeout`, ...): the
     reliability tests and the logs report them.
     """
 
     def __init__(
         self,
-        api_client: Any,
+        http: httpx2.Client,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], object] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         source: str = "",
+        config: SingleConfig | None = None,
     ) -> None:
-        self.api = api_client
+        self.http = http
+        self.config = config
         self.source = source  # where the API server's address came from, for the logs
         self.policy = policy or RetryPolicy()
         # Set at shutdown: a backoff wait ends at once and no further attempt is made.
@@ -113,30 +160,60 @@ class Kube:
 
     @classmethod
     def from_environment(cls, pool_size: int = 12) -> Kube:
-        """In-cluster service account, else KUBECONFIG / ~/.kube/config.
+        """In-cluster service account, else KUBECONFIG / ~/.kube/config (lightkube's order).
 
-        urllib3's own retries are switched off: they retry at once, without backoff, and
-        out of sight; `request` is the one place that retries, waits and counts. The
-        connection pool is sized for the reconcile threads, so none opens a fresh
-        connection per request.
+        In-cluster, the API server is the `kubernetes` Service's address that the kubelet puts
+        in KUBERNETES_SERVICE_HOST/PORT, so no cluster DNS is needed.
         """
-        from kubernetes import client, config
+        from lightkube import KubeConfig
 
-        try:
-            config.load_incluster_config()
+        config = KubeConfig.from_env()
+        if config.fname is None:
             source = "in-cluster: the kubernetes Service, KUBERNETES_SERVICE_HOST/PORT"
-        except config.ConfigException:
-            config.load_kube_config()
-            source = "kubeconfig"
-        configuration = client.Configuration.get_default_copy()
-        configuration.retries = False
-        configuration.connection_pool_maxsize = pool_size
-        return cls(client.ApiClient(configuration), source=source)
+        else:
+            source = f"kubeconfig {config.fname}"
+        return cls.from_config(_current(config), pool_size=pool_size, source=source)
+
+    @classmethod
+    def from_kubeconfig(cls, path: str, pool_size: int = 12, **kwargs: Any) -> Kube:
+        """The current context of one kubeconfig file (the tests' admin client)."""
+        from lightkube import KubeConfig
+
+        config = _current(KubeConfig.from_file(path))
+        return cls.from_config(config, pool_size=pool_size, source=f"kubeconfig {path}", **kwargs)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: SingleConfig,
+        pool_size: int = 12,
+        source: str = "",
+        transport: httpx2.BaseTransport | None = None,
+        **kwargs: Any,
+    ) -> Kube:
+        """An httpx2 client set up by lightkube (base URL, TLS, credentials) for `config`.
+
+        The environment's proxy settings are ignored (trust_env off): the API server is reached
+        directly, whatever HTTPS_PROXY the pod has for model downloads. httpx2 itself never
+        retries; `request` is the one place that retries, waits and counts. The pool keeps a
+        connection per reconcile thread alive, so none opens a fresh connection per request.
+        """
+        import httpx2
+        from lightkube.config.client_adapter import ConnectionParams
+
+        timeout = httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        params = ConnectionParams(timeout=timeout, trust_env=False, transport=transport).httpx_params(config)
+        http = httpx2.Client(**params, limits=httpx2.Limits(max_keepalive_connections=pool_size))
+        return cls(http, source=source, config=config, **kwargs)
+
+    def close(self) -> None:
+        """Closes the pooled connections."""
+        self.http.close()
 
     @property
     def server(self) -> str:
         """The API server as log lines about reaching it name it: URL and where it came from."""
-        host = str(self.api.configuration.host)
+        host = str(self.http.base_url).rstrip("/")
         return f"{host} ({self.source})" if self.source else host
 
     def probe(self, path: str = "/version") -> str | None:
@@ -150,7 +227,8 @@ class Kube:
             resp = self._exchange("GET", path, None, None, "application/json")
         except Exception as exc:
             return failure_text(exc)
-        return None if 200 <= resp.status < 300 else f"HTTP {resp.status} for GET {path}"
+        status = resp.status_code
+        return None if 200 <= status < 300 else f"HTTP {status} for GET {path}"
 
     def request(
         self,
@@ -201,38 +279,29 @@ class Kube:
     def _send(
         self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str
     ) -> Any:
-        from kubernetes.client import ApiException
-
         try:
             resp = self._exchange(method, path, query, body, content_type)
         except Exception:
             API_REQUESTS.labels(method, "error").inc()
             raise
-        API_REQUESTS.labels(method, str(resp.status)).inc()
-        data = resp.read()
-        text = data.decode() if isinstance(data, bytes) else str(data or "")
-        if not 200 <= resp.status < 300:
-            raise ApiException.from_response(http_resp=resp, body=text, data=None)
-        return json.loads(text) if text else None
+        API_REQUESTS.labels(method, str(resp.status_code)).inc()
+        if not 200 <= resp.status_code < 300:
+            raise ApiError.from_response(method, path, resp)
+        return json.loads(resp.content) if resp.content else None
 
     def _exchange(
         self, method: str, path: str, query: dict[str, str] | None, body: Any, content_type: str
-    ) -> Any:
-        """The HTTP request itself, authenticated; the response whatever its status."""
-        url = self.api.configuration.host + path + (f"?{urlencode(query)}" if query else "")
+    ) -> httpx2.Response:
+        """The HTTP request itself, authenticated by the client; the response whatever its status."""
+        content = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        self.api.update_params_for_auth(headers, None, ["BearerToken"], path, method, body)
-        return self.api.rest_client.request(
-            method, url, headers=headers, body=body, _request_timeout=REQUEST_TIMEOUT
-        )
+        return self.http.request(method, path, params=query, content=content, headers=headers)
 
     def get(self, path: str) -> dict[str, Any] | None:
         """The object, or None if it does not exist."""
-        from kubernetes.client import ApiException
-
         try:
             return self.request("GET", path)
-        except ApiException as exc:
+        except ApiError as exc:
             if is_not_found(exc):
                 return None
             raise
@@ -266,8 +335,6 @@ class Kube:
 
     def patch_status(self, owner: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch the status subresource; the operator never writes `spec`."""
-        from kubernetes.client import ApiException
-
         meta = owner["metadata"]
         path = object_path(owner["apiVersion"], owner["kind"], meta["namespace"], meta["name"])
         try:
@@ -277,7 +344,7 @@ class Kube:
                 body={"status": status},
                 content_type="application/merge-patch+json",
             )
-        except ApiException as exc:
+        except ApiError as exc:
             if is_not_found(exc):
                 return None  # deleted while we were reconciling
             raise

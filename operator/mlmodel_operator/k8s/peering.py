@@ -14,7 +14,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from mlmodel_operator.k8s.client import Kube
+from mlmodel_operator.k8s.client import ApiError, Kube
 
 log = logging.getLogger("mlmodel_operator.peering")
 API = "kopf.dev/v1"
@@ -50,8 +50,6 @@ def ensure_peering(kube: Kube, name: str, namespaces: tuple[str, ...]) -> int:
     creates them itself) stays quiet. A 403/404 on create (no permission, CRDs not
     installed) is logged and left to the installer: kopf waits for the object.
     """
-    from kubernetes.client import ApiException
-
     if any(_GLOB & set(ns) for ns in namespaces):
         log.warning("peering %r: create a KopfPeering in every namespace the globs match", name)
     created = 0
@@ -60,7 +58,7 @@ def ensure_peering(kube: Kube, name: str, namespaces: tuple[str, ...]) -> int:
             continue
         try:
             kube.request("POST", path, body=body)
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status == 409:  # created by another replica in the meantime
                 continue
             if exc.status not in (403, 404):

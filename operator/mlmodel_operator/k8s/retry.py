@@ -55,8 +55,8 @@ NO_RETRIES = RetryPolicy(attempts=1)
 def retry_reason(method: str, exc: BaseException) -> str | None:
     """A short label (`409`, `503`, `timeout`, `connection`) if `exc` is worth retrying.
 
-    `exc` is what the `kubernetes` client raises: `ApiException` with an HTTP status
-    (status 0 for TLS errors), or a urllib3 error for refused connections and timeouts.
+    `exc` is what `Kube` raises: its `ApiError` with an HTTP status, or an httpx2 transport
+    error for refused connections, timeouts and dropped connections.
     """
     status = getattr(exc, "status", None)
     if isinstance(status, int) and status > 0:
@@ -81,17 +81,18 @@ def _status_reason(method: str, status: int) -> str | None:
 
 
 def _transport_reason(exc: BaseException) -> str | None:
-    """Classify urllib3/socket failures without importing urllib3 at module load."""
-    import urllib3.exceptions as u3
+    """Classify httpx2/socket failures without importing httpx2 at module load.
 
-    if isinstance(exc, u3.MaxRetryError) and exc.reason is not None:
-        exc = exc.reason
-    if isinstance(exc, u3.NewConnectionError | ConnectionRefusedError):
+    A ConnectError (refused, unreachable, TLS handshake) means nothing was sent. Errors that
+    say the request itself was wrong (an unsupported URL scheme, a malformed header) are
+    not transient and are not classified.
+    """
+    import httpx2
+
+    if isinstance(exc, httpx2.ConnectError | ConnectionRefusedError):
         return "connection"
-    if isinstance(exc, u3.TimeoutError | TimeoutError):
+    if isinstance(exc, httpx2.TimeoutException | TimeoutError):
         return "timeout"
-    if isinstance(exc, u3.ProtocolError | u3.SSLError | ConnectionError):
+    if isinstance(exc, httpx2.NetworkError | httpx2.RemoteProtocolError | ConnectionError):
         return "disconnected"  # reset or closed mid-request, e.g. the apiserver was killed
-    if getattr(exc, "status", None) == 0:
-        return "disconnected"  # the client wraps TLS failures as ApiException(status=0)
     return None

@@ -1,10 +1,9 @@
-"""A scripted stand-in for the `kubernetes` ApiClient under `Kube`, for retry tests.
+"""A scripted API server behind `Kube`'s httpx2 client, for retry tests.
 
-`Kube` only uses `configuration.host`, `update_params_for_auth` and
-`rest_client.request(...)`, so this fake replaces the transport (the urllib3
-pool) and keeps everything above it real: `ApiException.from_response`, the
-retry loop, the reconcile. Objects live in a dict by path; `faults` queues
-answers (an HTTP status or an exception) that come before the real one.
+`FakeApiServer` is an httpx2 client over a mock transport, so `Kube(api)` keeps everything
+above the transport real: the status and error mapping (`ApiError`), the retry loop, the
+reconcile. Objects live in a dict by path; `faults` queues answers (an HTTP status or an
+exception, e.g. httpx2.ConnectError) that come before the real one.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict, deque
 from typing import Any
-from urllib.parse import urlsplit
+
+import httpx2
 
 HOST = "https://apiserver.test"
 COLLECTIONS = frozenset(
@@ -21,76 +21,57 @@ COLLECTIONS = frozenset(
 )
 
 
-class FakeResponse:
-    """What `rest_client.request` returns: status, reason, headers, `read()`."""
-
-    def __init__(self, status: int, body: Any = None) -> None:
-        self.status = status
-        self.reason = {200: "OK", 404: "Not Found", 409: "Conflict"}.get(status, "Error")
-        self.data = b"" if body is None else json.dumps(body).encode()
-        self.headers: dict[str, str] = {"Content-Type": "application/json"}
-
-    def read(self) -> bytes:
-        return self.data
-
-    def getheaders(self) -> dict[str, str]:
-        return self.headers
+def answer(status: int, body: Any = None) -> httpx2.Response:
+    return httpx2.Response(status, json=body) if body is not None else httpx2.Response(status)
 
 
-class _Configuration:
-    host = HOST
-
-
-class FakeApiServer:
+class FakeApiServer(httpx2.Client):
     """Serves GET/LIST/PATCH of plain objects; records every request as (method, path)."""
 
     def __init__(self, objects: dict[str, dict[str, Any]] | None = None) -> None:
+        super().__init__(base_url=HOST, transport=httpx2.MockTransport(self.handle))
         self.objects: dict[str, dict[str, Any]] = dict(objects or {})
         self.faults: dict[tuple[str, str], deque[Any]] = defaultdict(deque)
         self.requests: list[tuple[str, str]] = []
-        self.configuration = _Configuration()
-        self.rest_client = self
 
     def fail(self, method: str, path: str, *answers: Any) -> None:
         """Queue failures for (method, path): ints are HTTP statuses, others are raised."""
         self.faults[(method, path)].extend(answers)
 
-    def update_params_for_auth(self, *args: Any) -> None:
-        pass
-
-    def request(self, method: str, url: str, **kwargs: Any) -> FakeResponse:
-        path = urlsplit(url).path
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        method, path = request.method, request.url.path
         self.requests.append((method, path))
         queued = self.faults.get((method, path))
         if queued:
-            answer = queued.popleft()
-            if isinstance(answer, BaseException):
-                raise answer
-            return FakeResponse(answer, {"kind": "Status", "code": answer, "message": "injected"})
-        return self._serve(method, path, kwargs.get("body"))
+            fault = queued.popleft()
+            if isinstance(fault, BaseException):
+                raise fault
+            return answer(fault, {"kind": "Status", "code": fault, "message": "injected"})
+        body = json.loads(request.content) if request.content else None
+        return self._serve(method, path, body)
 
-    def _serve(self, method: str, path: str, body: Any) -> FakeResponse:
+    def _serve(self, method: str, path: str, body: Any) -> httpx2.Response:
         if method == "GET":
             return self._get(path)
         if method == "PATCH" and path.endswith("/status"):
             owner = self.objects.get(path.removesuffix("/status"))
             if owner is None:
-                return FakeResponse(404, {"kind": "Status", "code": 404})
+                return answer(404, {"kind": "Status", "code": 404})
             owner["status"] = {**(owner.get("status") or {}), **body["status"]}
-            return FakeResponse(200, owner)
+            return answer(200, owner)
         if method == "PATCH":  # server-side apply: the manifest becomes the object
             self.objects[path] = {**body, "status": (self.objects.get(path) or {}).get("status", {})}
-            return FakeResponse(200, self.objects[path])
-        return FakeResponse(200, {})
+            return answer(200, self.objects[path])
+        return answer(200, {})
 
-    def _get(self, path: str) -> FakeResponse:
+    def _get(self, path: str) -> httpx2.Response:
         if path in self.objects:
-            return FakeResponse(200, self.objects[path])
+            return answer(200, self.objects[path])
         prefix = path + "/"
         items = [o for p, o in self.objects.items() if p.startswith(prefix) and "/" not in p[len(prefix) :]]
         if path.rsplit("/", 1)[-1] in COLLECTIONS:
-            return FakeResponse(200, {"items": items})
-        return FakeResponse(404, {"kind": "Status", "code": 404})
+            return answer(200, {"items": items})
+        return answer(404, {"kind": "Status", "code": 404})
 
     def count(self, method: str, suffix: str = "") -> int:
         return sum(1 for m, p in self.requests if m == method and p.endswith(suffix))

@@ -13,11 +13,11 @@ import kopf
 import pytest
 from fake_apiserver import FakeApiServer
 from helpers import deployment, pod
-from kubernetes.client import ApiException
 from test_retries import kube_over
 
 from mlmodel_operator.config import PRIORITY_SPREAD, Config, ConfigError, effective_priority
 from mlmodel_operator.handlers.runtime import Runtime
+from mlmodel_operator.k8s.client import ApiError
 from mlmodel_operator.k8s.peering import ensure_peering, peering_objects
 from mlmodel_operator.main import KOPF_BACKOFFS, tune
 from mlmodel_operator.status.events import transition_events
@@ -147,7 +147,7 @@ def test_ensure_peering_tolerates_races_and_missing_permission() -> None:
     api.fail("POST", "/apis/kopf.dev/v1/namespaces/b/kopfpeerings", 403)
     assert ensure_peering(kube, "ha", ("a", "b")) == 0
     api.fail("POST", "/apis/kopf.dev/v1/clusterkopfpeerings", 422)
-    with pytest.raises(ApiException):
+    with pytest.raises(ApiError):
         ensure_peering(kube, "ha", ())
 
 
@@ -218,7 +218,7 @@ def test_after_stop_queued_reconciles_are_dropped_and_retries_end() -> None:
     rt.resume()
     rt.stop()
     rt.queue.add(("k",))
-    with pytest.raises(ApiException):
+    with pytest.raises(ApiError):
         kube.get("/api/v1/namespaces/ns/configmaps/x")
     assert not ran.wait(0.2) and clock.sleeps == []  # no reconcile, no backoff wait
     rt.resume()  # kopf started again by the supervisor

@@ -61,15 +61,32 @@ class Activator:
         self.wakes = routing.Wakes(clock, {})
         self.routes: list[routing.Route] = []
         self.refreshed = -REFRESH_SECONDS
+        self.refreshing: asyncio.Future[None] | None = None
         self.services: dict[str, _Service] = {}
 
     async def lookup(self, host: str) -> routing.Route | None:
         route = routing.find(host, self.routes)
-        if route is None and self.clock() - self.refreshed >= REFRESH_SECONDS:
-            self.refreshed = self.clock()
-            self.routes = routing.routes_of(await self.kube.services())
+        if route is None:
+            await self.refresh()
             route = routing.find(host, self.routes)
         return route
+
+    async def refresh(self) -> None:
+        """List the labelled Services, or wait for the listing already under way.
+
+        Why shared: a burst on a service just stopped arrives all at once; each request has
+        to see the listing the first one started, not the empty routes before it (seen on the
+        real node: all but the first request of a burst were refused as unknown).
+        """
+        if self.refreshing is None or self.refreshing.done():
+            if self.clock() - self.refreshed < REFRESH_SECONDS:
+                return
+            self.refreshed = self.clock()
+            self.refreshing = asyncio.ensure_future(self._list_routes())
+        await asyncio.shield(self.refreshing)
+
+    async def _list_routes(self) -> None:
+        self.routes = routing.routes_of(await self.kube.services())
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         host = request.headers.get("Host", "")
@@ -77,6 +94,8 @@ class Activator:
             route = await self.lookup(host)
         except routing.Ambiguous as exc:
             return error(503, str(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return error(503, f"the activator cannot list the stopped services: {exc}", retry_after=1)
         if route is None:
             return error(503, f"no stopped service with wakeOnRequest is called {host!r}")
         deadline = self.holds.admit()

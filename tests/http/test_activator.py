@@ -14,7 +14,15 @@ import httpx
 import pytest
 
 from tests.conftest import MODELS, free_port
-from tests.support.fakekube import NAMESPACE, OWNER_PATH, SERVICE, STOP_TIME, FakeKube, ready_pod
+from tests.support.fakekube import (
+    NAMESPACE,
+    OWNER_PATH,
+    SERVICE,
+    STOP_TIME,
+    FakeKube,
+    ready_pod,
+    routed_service,
+)
 
 HOST = {"Host": f"{SERVICE}.{NAMESPACE}:8080"}
 BODY = {
@@ -79,6 +87,20 @@ def test_held_request_is_answered_by_the_woken_server(kube, activator, serve_pro
     assert wake["type"] == "application/merge-patch+json"
     assert wake["status"]["wakeRequestedFor"] == STOP_TIME  # status only, naming the stop it ends
     assert set(wake) == {"path", "type", "status"}
+
+
+def test_a_burst_on_a_service_stopped_after_the_last_listing_is_held_and_answered(
+    kube, activator, serve_process
+):
+    kube.services = []
+    url = activator("--hold-seconds", "30")  # its first listing finds no stopped service
+    kube.services, kube.services_delay = [routed_service()], 0.5
+    server = serve_process("--model", MODELS / "multi_io.tflite")
+    kube.pods = [ready_pod(server.port)]
+    time.sleep(1.1)  # past the activator's one listing per second
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: post(url), range(20)))
+    assert [a.status_code for a in answers] == [200] * 20, answers[0].text
 
 
 def test_a_request_held_too_long_gets_503_saying_the_service_is_waking(kube, activator):

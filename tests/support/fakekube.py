@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -41,6 +42,8 @@ class FakeKube:
 
     def __init__(self) -> None:
         self.pods: list[dict[str, Any]] = []
+        self.services = [routed_service()]
+        self.services_delay = 0.0  # seconds each Service listing takes
         self.wakes: list[dict[str, Any]] = []
         self.woken = threading.Event()
         fake = self
@@ -60,7 +63,8 @@ class FakeKube:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/api/v1/services":
-                    self._send({"items": [routed_service()]})
+                    time.sleep(fake.services_delay)
+                    self._send({"items": list(fake.services)})
                 elif path == f"/api/v1/namespaces/{NAMESPACE}/pods":
                     self._send({"items": list(fake.pods)})
                 elif path == OWNER_PATH:

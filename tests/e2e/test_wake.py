@@ -9,8 +9,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 from localcluster import LocalCluster
 from tests.e2e.conftest import wait_for
 from tests.e2e.scenarios import BODY, path, serve_v1, version_of
@@ -34,11 +32,6 @@ def activator_rss_mb(cluster: LocalCluster) -> float:
     return int(rss.split()[1]) / 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, reported: on the real node the held requests time out (the kwok and HTTP "
-    "tiers pass); when this passes, remove the mark",
-)
 def test_a_burst_on_a_stopped_service_is_answered_after_the_wake(
     objs: Objects, real_cluster: LocalCluster
 ) -> None:

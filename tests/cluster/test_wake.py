@@ -72,8 +72,13 @@ def slice_names(objs: Objects) -> list[str]:
 def test_a_stopped_service_leads_to_the_activator_and_a_wake_runs_it_again(
     objs: Objects, activator: None, mlmodel_operator: OperatorProcess
 ) -> None:
-    setup_fruit(objs, mlmodel("fruit", autoStop="1h", wakeOnRequest=True))
+    setup_fruit(objs, mlmodel("fruit", autoStop="1h", wakeOnRequest=True, networkPolicy={"enabled": True}))
     objs.wait_phase("MLModelService", "fruit", "Running")
+    policy = objs.get("NetworkPolicy", "fruit-mlmodel", api="networking.k8s.io/v1")
+    assert policy is not None, "the service's NetworkPolicy"
+    admitted = policy["spec"]["ingress"][1]["from"][0]["namespaceSelector"]["matchLabels"]
+    activator_namespace = ACTIVATOR_SERVICE.split("/")[0]
+    assert admitted == {"kubernetes.io/metadata.name": activator_namespace}, "the activator admitted"
     objs.wait(lambda: "selector" in service(objs)["spec"], "the Service selects the pods while running")
     generation = objs.get("MLModelService", "fruit")["metadata"]["generation"]  # type: ignore[index]
 

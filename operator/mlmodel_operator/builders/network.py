@@ -5,6 +5,9 @@ turning it on changes who can reach the model. When on, it selects exactly the p
 the owner's Deployment and admits TCP to the `http` and `grpc` ports from the peers listed in
 `allowFrom`; with no peers listed, only pods of the same namespace labelled
 `mlmodel.dev/client: "true"` get in, so enabling it is "deny by default, opt clients in".
+With `spec.wakeOnRequest` the shared activator's pods (in the operator's namespace) are
+admitted to the `http` port too: it forwards the held requests to the woken pods, and a
+policy without it would turn every wake into held requests that time out.
 """
 
 from __future__ import annotations
@@ -19,6 +22,11 @@ KIND = "NetworkPolicy"
 CLIENT_LABEL = "mlmodel.dev/client"
 DEFAULT_PEERS: tuple[dict[str, Any], ...] = ({"podSelector": {"matchLabels": {CLIENT_LABEL: "true"}}},)
 PEER_KEYS = ("podSelector", "namespaceSelector", "ipBlock")
+# The chart's labels on the activator's pods (charts/.../_helpers.tpl activatorLabels).
+ACTIVATOR_POD_LABELS = {
+    "app.kubernetes.io/component": "activator",
+    "app.kubernetes.io/part-of": "mlmodel-operator",
+}
 
 
 def enabled(owner: dict[str, Any]) -> bool:
@@ -41,12 +49,34 @@ def allowed_peers(owner: dict[str, Any]) -> list[dict[str, Any]]:
     return peers or [dict(p) for p in DEFAULT_PEERS]
 
 
-def build_network_policy(owner: dict[str, Any], component: str) -> dict[str, Any] | None:
-    """The policy when `spec.networkPolicy.enabled`, else None (the reconcile deletes it)."""
+def activator_rule(owner: dict[str, Any], activator_namespace: str | None) -> list[dict[str, Any]]:
+    """The ingress rule for the activator's forwarded requests, when this owner may wake."""
+    if activator_namespace is None or not (owner.get("spec") or {}).get("wakeOnRequest"):
+        return []
+    peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": activator_namespace}},
+        "podSelector": {"matchLabels": dict(ACTIVATOR_POD_LABELS)},
+    }
+    return [{"from": [peer], "ports": [{"protocol": "TCP", "port": common.HTTP_PORT}]}]
+
+
+def build_network_policy(
+    owner: dict[str, Any], component: str, activator_namespace: str | None = None
+) -> dict[str, Any] | None:
+    """The policy when `spec.networkPolicy.enabled`, else None (the reconcile deletes it).
+
+    `activator_namespace`: where the operator's activator runs, None without one."""
     if not enabled(owner):
         return None
     owner_name = owner["metadata"]["name"]
     name = common.child_name(owner_name, component)
+    clients = {
+        "from": allowed_peers(owner),
+        "ports": [
+            {"protocol": "TCP", "port": common.HTTP_PORT},
+            {"protocol": "TCP", "port": common.GRPC_PORT},
+        ],
+    }
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -54,15 +84,7 @@ def build_network_policy(owner: dict[str, Any], component: str) -> dict[str, Any
         "spec": {
             "podSelector": {"matchLabels": common.selector_labels(owner_name, component)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {
-                    "from": allowed_peers(owner),
-                    "ports": [
-                        {"protocol": "TCP", "port": common.HTTP_PORT},
-                        {"protocol": "TCP", "port": common.GRPC_PORT},
-                    ],
-                }
-            ],
+            "ingress": [clients, *activator_rule(owner, activator_namespace)],
         },
     }
 

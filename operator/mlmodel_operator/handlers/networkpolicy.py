@@ -16,7 +16,8 @@ from mlmodel_operator.k8s.client import ApiError, Kube, is_not_found
 
 def sync_network_policy(rt: Runtime, owner: dict[str, Any], component: str) -> None:
     """Server-side apply the policy when enabled; delete ours when disabled."""
-    policy = network.build_network_policy(owner, component)
+    activator = rt.config.activator_service
+    policy = network.build_network_policy(owner, component, activator.split("/")[0] if activator else None)
     if policy is not None:
         rt.ensure(policy)  # an idle resync writes nothing
         return

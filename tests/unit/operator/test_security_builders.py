@@ -157,6 +157,31 @@ def test_network_policy_never_produces_an_allow_all_rule() -> None:
         ]
 
 
+def test_network_policy_admits_the_activator_to_a_service_that_wakes() -> None:
+    """Without this rule, a policy would keep the activator's forwarded requests out of the
+    woken pods: every held request would time out."""
+    own = owner(networkPolicy={"enabled": True}, wakeOnRequest=True)
+    policy = network.build_network_policy(own, "mlmodel", activator_namespace="mlmodel-system")
+    assert policy is not None
+    assert policy["spec"]["ingress"][1] == {
+        "from": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlmodel-system"}},
+                "podSelector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/component": "activator",
+                        "app.kubernetes.io/part-of": "mlmodel-operator",
+                    }
+                },
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 8080}],
+    }
+    for not_waking, namespace in ((owner(networkPolicy={"enabled": True}), "mlmodel-system"), (own, None)):
+        policy = network.build_network_policy(not_waking, "mlmodel", activator_namespace=namespace)
+        assert policy is not None and len(policy["spec"]["ingress"]) == 1
+
+
 def test_vision_policy_is_its_own_child() -> None:
     own = owner("VisionService", name="vis", networkPolicy={"enabled": True})
     policy = network.build_network_policy(own, "vision")

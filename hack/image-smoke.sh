@@ -102,7 +102,7 @@ run_ep --version
 run_ep fetch --help >/dev/null && echo "mlmodel fetch --help: ok"
 run_ep operator --help >/dev/null && echo "mlmodel operator --help: ok"
 run_ep serve --help >/dev/null && echo "mlmodel serve --help: ok"
-run_py 'import kopf, lightkube, mlmodel_operator.main; from mlmodel_operator.k8s.client import ApiError, Kube; from mlmodel_operator.k8s.login import connection_info; print("operator imports: ok (kopf", kopf.__version__ if hasattr(kopf, "__version__") else "", "lightkube", lightkube.__version__ if hasattr(lightkube, "__version__") else "", ")")'
+run_py 'import importlib.metadata as md, kopf, lightkube, mlmodel_operator.main; from mlmodel_operator.k8s.client import ApiError, Kube; from mlmodel_operator.k8s.login import connection_info; print("operator imports: ok (kopf", md.version("kopf") + ", lightkube", md.version("lightkube") + ")")'
 
 step "mlmodel fetch --file (sha256 + LiteRT summary)"
 digest=$(sha256sum "$MODELS/$MODEL" | cut -d' ' -f1)

@@ -133,3 +133,36 @@ def test_exec_plugins_are_refused_for_kopf_with_a_reason() -> None:
     assert config is not None
     with pytest.raises(kopf.LoginError, match="exec plugins"):
         login(config, kopf.OperatorSettings())
+
+
+def test_in_cluster_both_clients_use_the_service_address_and_the_account_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator pod's case: the Service's address from the kubelet's environment (no DNS
+    needed), the mounted CA, and the token file, for the operator's requests and for kopf."""
+    for name, text in {"token": "sa-token\n", "namespace": "mlmodel-system", "ca.crt": "ca"}.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    config = KubeConfig.from_service_account(tmp_path)
+    seen: Seen = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json={"gitVersion": "v1.35.4"})
+
+    single = config.get()
+    assert single is not None
+    # The CA file here is no certificate; TLS is not what this test is about.
+    monkeypatch.setattr("lightkube.config.client_adapter.verify_cluster", lambda *a, **k: True)
+    kube = Kube.from_config(single, transport=httpx2.MockTransport(handle))
+    assert kube.request("GET", "/version") == {"gitVersion": "v1.35.4"}
+    assert (seen[0].url.host, seen[0].url.path) == ("10.96.0.1", "/version")
+    assert seen[0].headers["Authorization"] == "Bearer sa-token"
+    info = connection_info(single)
+    assert (info.server, info.token, info.ca_path) == (
+        "https://10.96.0.1:443",
+        "sa-token",
+        str(tmp_path / "ca.crt"),
+    )
+    assert info.default_namespace == "mlmodel-system"

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -111,6 +112,12 @@ def _status_message(body: str) -> str:
     return str(message) if message else " ".join(body.split())[:200]
 
 
+def kubeconfig_path(env: Mapping[str, str]) -> str:
+    """The first entry of KUBECONFIG (a list, like PATH), else ~/.kube/config."""
+    paths = [p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return paths[0] if paths else "~/.kube/config"
+
+
 def _current(config: KubeConfig) -> SingleConfig:
     """The current context; lightkube raises ConfigError when there is none."""
     single = config.get()
@@ -160,18 +167,22 @@ class Kube:
 
     @classmethod
     def from_environment(cls, pool_size: int = 12) -> Kube:
-        """In-cluster service account, else KUBECONFIG / ~/.kube/config (lightkube's order).
+        """In-cluster service account, else the kubeconfig (KUBECONFIG, else ~/.kube/config).
 
         In-cluster, the API server is the `kubernetes` Service's address that the kubelet puts
-        in KUBERNETES_SERVICE_HOST/PORT, so no cluster DNS is needed.
+        in KUBERNETES_SERVICE_HOST/PORT, so no cluster DNS is needed. lightkube reads one
+        kubeconfig file, so of a KUBECONFIG list the first file is used (kubectl would merge
+        them).
         """
-        from lightkube import KubeConfig
+        from lightkube import ConfigError, KubeConfig
 
-        config = KubeConfig.from_env()
-        if config.fname is None:
+        try:
+            config = KubeConfig.from_service_account()
             source = "in-cluster: the kubernetes Service, KUBERNETES_SERVICE_HOST/PORT"
-        else:
-            source = f"kubeconfig {config.fname}"
+        except (ConfigError, KeyError):  # KeyError: no KUBERNETES_SERVICE_HOST/PORT
+            path = kubeconfig_path(os.environ)
+            config = KubeConfig.from_file(path)
+            source = f"kubeconfig {path}"
         return cls.from_config(_current(config), pool_size=pool_size, source=source)
 
     @classmethod

@@ -14,7 +14,13 @@ import pytest
 from lightkube import KubeConfig
 from lightkube.config.models import Cluster, User
 
-from mlmodel_operator.k8s.client import ApiError, Kube, is_namespace_terminating, is_not_found
+from mlmodel_operator.k8s.client import (
+    ApiError,
+    Kube,
+    is_namespace_terminating,
+    is_not_found,
+    kubeconfig_path,
+)
 from mlmodel_operator.k8s.login import connection_info, login
 from mlmodel_operator.k8s.retry import NO_RETRIES
 
@@ -166,3 +172,9 @@ def test_in_cluster_both_clients_use_the_service_address_and_the_account_token(
         str(tmp_path / "ca.crt"),
     )
     assert info.default_namespace == "mlmodel-system"
+
+
+def test_of_a_kubeconfig_list_the_first_file_is_read() -> None:
+    assert kubeconfig_path({"KUBECONFIG": "/a/admin.conf:/b/other.conf"}) == "/a/admin.conf"
+    assert kubeconfig_path({"KUBECONFIG": ":/b/other.conf"}) == "/b/other.conf"
+    assert kubeconfig_path({}) == kubeconfig_path({"KUBECONFIG": ""}) == "~/.kube/config"

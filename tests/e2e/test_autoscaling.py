@@ -2,8 +2,8 @@
 add pods (metrics-server scrapes the kubelet), the throughput rises with them, and once the
 load stops it scales back to minReplicas; no request fails through either change.
 
-Printed: the ready replicas over time (one line per sample) and the answers per second at each
-replica count.
+Printed: the ready replicas over time (one line per sample, then as a chart) and the answers
+per second at each replica count.
 """
 
 from __future__ import annotations
@@ -64,6 +64,15 @@ def throughput_by_replicas(rows: list[tuple[float, int, int]]) -> dict[int, floa
     return {r: round(answers[r] / seconds[r], 1) for r in sorted(seconds) if seconds[r] > 0}
 
 
+def replica_chart(rows: list[tuple[float, int, int]]) -> str:
+    """Ready replicas over time as text: one column per sample, one line per replica count."""
+    top = max(ready for _, ready, _ in rows)
+    lines = [f"{level} |" + "".join("#" if ready >= level else " " for _, ready, _ in rows)
+             for level in range(top, 0, -1)]  # fmt: skip
+    axis = "  +" + "-" * len(rows) + f" {rows[-1][0]:.0f}s, one column per {SAMPLE_EVERY:g}s"
+    return "\n".join([*lines, axis])
+
+
 def test_cpu_load_scales_out_and_back_without_failed_requests(objs: Objects) -> None:
     address = serve_v1(objs, NAME, resources=RESOURCES, autoscaling=AUTOSCALING)
     loaded = Samples(objs)
@@ -76,6 +85,7 @@ def test_cpu_load_scales_out_and_back_without_failed_requests(objs: Objects) -> 
     with Stream(address, path(NAME), BODY, version_of, workers=1, pause=0.2) as trickle:
         back = idle.until(lambda ready: ready == MIN_REPLICAS, trickle, timeout=240)
     rates = throughput_by_replicas(loaded.rows)
+    print("\n[e2e] autoscaling: ready replicas over time\n" + replica_chart(loaded.rows + idle.rows))
     peak = max(ready for _, ready, _ in loaded.rows)
     print(f"\n[e2e] autoscaling: load {load.summary()}; afterwards {trickle.summary()}; answers/s by "
           f"ready replicas {rates}; peak {peak} replicas; back to minReplicas: {back}")  # fmt: skip

@@ -104,10 +104,11 @@ RUN set -eu; \
 
 # ------------------------------------------------------- runtime root stage
 # The base without what only installs, builds or administers software. Debian
-# packages are purged through dpkg (their maintainer scripts removed first, so
-# none runs), which keeps /var/lib/dpkg/status true to the files for image
-# scanners; kept are dpkg's own database tool, python3 and the libraries its
-# modules load, ca-certificates and media-types. Gone: apt and its crypto stack,
+# packages are purged through dpkg (their maintainer scripts and trigger
+# activations removed first, so none runs: the shells go too), which keeps
+# /var/lib/dpkg/status true to the files for image scanners, every package left
+# fully installed ("ii"); kept are dpkg (for that database), python3 and the
+# libraries its modules load, ca-certificates and media-types. Gone: apt and its crypto stack,
 # perl and debconf, login/passwd/PAM, util-linux and e2fsprogs, Kerberos/NIS
 # (the stdlib's nis module only), SQLite, gdbm, readline, tzdata (the operator
 # and the server work in UTC), the pip/setuptools wheels and venv support, and
@@ -145,11 +146,16 @@ RUN set -eu; \
                ncurses-base libreadline8 readline-common libncursesw6 libtinfo6 libacl1 libattr1 dash; do \
         if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed; then purge="$purge $p"; fi; \
       done; \
-      for p in $purge; do rm -f /var/lib/dpkg/info/"$p".*rm /var/lib/dpkg/info/"$p":*.*rm; done; \
+      for p in $purge; do \
+        rm -f /var/lib/dpkg/info/"$p".*rm /var/lib/dpkg/info/"$p":*.*rm \
+              /var/lib/dpkg/info/"$p".triggers /var/lib/dpkg/info/"$p":*.triggers; \
+      done; \
       python3 -c 'import bz2, ctypes, decimal, hashlib, lzma, ssl, uuid, zlib'; \
       dpkg --purge --force-remove-essential --force-depends --no-triggers $purge >/dev/null 2>&1 \
         || { dpkg --audit; exit 1; }; \
       ldconfig; \
+      dpkg-query -W -f='${db:Status-Abbrev}\n' \
+        | python3 -c 'import sys; left = sys.stdin.read().split(); assert set(left) == {"ii"}, left'; \
       python3 -c 'import bz2, ctypes, decimal, hashlib, lzma, ssl, uuid, zlib; print("runtime root: python3 ok")'; \
     fi
 

@@ -20,21 +20,21 @@ from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.k8s import login as k8s_login
 from mlmodel_operator.k8s.client import Kube
 from mlmodel_operator.k8s.peering import ensure_peering
+from mlmodel_operator.podcache import PodCache, PodWatch, PodWatches
 from mlmodel_operator.readiness import Readiness, observe_kopf_watches, watch_api
 from mlmodel_operator.supervisor import Shutdown, supervise
 from mlmodel_operator.workqueue import WorkQueue
 
 OWNED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-# (group, version, plural, stored): stored children are read from the watch store; pods are
-# only a trigger (status lists them from the API server's cache).
+# (group, version, plural): children whose watch events are stored and re-reconcile their
+# owner. Pods have a watch of their own (podcache.py).
 CHILDREN = (
-    ("apps", "v1", "deployments", True),
-    ("", "v1", "services", True),
-    ("", "v1", "configmaps", True),
-    ("networking.k8s.io", "v1", "networkpolicies", True),
-    ("autoscaling", "v2", "horizontalpodautoscalers", True),
-    ("discovery.k8s.io", "v1", "endpointslices", True),
-    ("", "v1", "pods", False),
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("", "v1", "configmaps"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("discovery.k8s.io", "v1", "endpointslices"),
 )
 OWNERS = (
     ("modelpackages", "ModelPackage"),
@@ -77,13 +77,13 @@ def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, k
 
 
 def _register_child(
-    registry: kopf.OperatorRegistry, rt: Runtime, group: str, version: str, plural: str, stored: bool
+    registry: kopf.OperatorRegistry, rt: Runtime, group: str, version: str, plural: str
 ) -> None:
     resource = f"{plural}.{group}" if group else plural
 
     @kopf.on.event(resource, labels=OWNED, id=f"{plural}-child-event", registry=registry)
     async def on_child(*, event: Mapping[str, Any], **_: Any) -> None:
-        triggers.child_event(rt, event.get("type"), event["object"], stored)
+        triggers.child_event(rt, event.get("type"), event["object"])
 
 
 def tune(settings: kopf.OperatorSettings, config: Config, priority: int) -> None:
@@ -123,8 +123,8 @@ def build_registry(rt: Runtime, priority: int = 0, shutdown: Shutdown | None = N
 
     for plural, kind in OWNERS:
         _register_owner(registry, rt, plural, kind)
-    for group, version, plural, stored in CHILDREN:
-        _register_child(registry, rt, group, version, plural, stored)
+    for group, version, plural in CHILDREN:
+        _register_child(registry, rt, group, version, plural)
     return registry
 
 
@@ -136,6 +136,10 @@ def build_runtime(config: Config) -> Runtime:
     rt.queue = WorkQueue(
         functools.partial(triggers.handle, rt), workers=config.workers, max_backoff=config.resync_seconds
     )
+    scopes = config.namespaces or (None,)
+    rt.pods = PodCache(scopes)
+    changed = functools.partial(triggers.pods_changed, rt)
+    rt.pod_watches = PodWatches([PodWatch(kube, rt.pods, scope, changed) for scope in scopes])
     return rt
 
 
@@ -161,6 +165,7 @@ def run(config: Config) -> None:
         )
     rt = build_runtime(config)
     readiness = watch_readiness(rt)
+    rt.paused = readiness.paused
     if config.metrics_port:
         metrics.serve(config.liveness_host, config.metrics_port, lambda: len(rt.queue), readiness.reason)
     shutdown = Shutdown(rt.stop)

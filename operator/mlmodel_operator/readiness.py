@@ -98,6 +98,11 @@ class Readiness:
             streams = {key: _state(s) for key, s in self._streams.items()}
             return Observed(streams, self._failing_since, self._failure, self.server)
 
+    def paused(self) -> bool:
+        """kopf has paused its watches: a peering standby, whose peer acts."""
+        with self._lock:
+            return any(s.paused() for s in self._streams.values())
+
     def reason(self) -> str | None:
         return unready_reason(self.observed(), self.clock(), self.tolerance)
 

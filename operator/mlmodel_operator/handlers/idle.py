@@ -1,9 +1,10 @@
 """Idle stop within one serving reconcile: before the children are applied, whether the
-service stops now (reading its pods when a stop is due); after the pods are listed, the
+service stops now (reading its pods when a stop is due); after the pods are read, the
 last requests of pods going away, before their counts go with them.
 
-The decisions are pure (status/idlestop.py); this module only lists and reads pods. Like
-auto-stop, a due stop is noticed by the resync timer (MLMODEL_OPERATOR_RESYNC_SECONDS).
+The decisions are pure (status/idlestop.py); this module only reads the pods (as the pod
+watch reports them, podcache.py) and their metrics. Like auto-stop, a due stop is noticed
+by the resync timer (MLMODEL_OPERATOR_RESYNC_SECONDS).
 """
 
 from __future__ import annotations
@@ -12,17 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from mlmodel_operator import activity
-from mlmodel_operator.builders import common
 from mlmodel_operator.handlers.runtime import Runtime
-from mlmodel_operator.k8s.client import collection_path
 from mlmodel_operator.status import idlestop
 from mlmodel_operator.status.runstate import RunState
-
-
-def _pods(rt: Runtime, owner: dict[str, Any], component: str) -> list[dict[str, Any]]:
-    name, namespace = owner["metadata"]["name"], owner["metadata"]["namespace"]
-    selector = ",".join(f"{k}={v}" for k, v in common.selector_labels(name, component).items())
-    return rt.kube.list(collection_path("v1", "Pod", namespace), selector, from_cache=True)
 
 
 def _read(rt: Runtime, pods: list[dict[str, Any]]) -> idlestop.Seen:
@@ -30,13 +23,13 @@ def _read(rt: Runtime, pods: list[dict[str, Any]]) -> idlestop.Seen:
 
 
 def before_apply(
-    rt: Runtime, owner: dict[str, Any], component: str, run: RunState, now: datetime
+    rt: Runtime, owner: dict[str, Any], run: RunState, now: datetime
 ) -> tuple[RunState, idlestop.Idle | None]:
     """The run state with idle stop applied, and the idle bookkeeping (None: not enabled)."""
     spec, status = owner.get("spec") or {}, owner.get("status") or {}
     if run.stopped or not spec.get("idleStop"):
         return run, None
-    seen = _read(rt, _pods(rt, owner, component)) if idlestop.look_due(spec, status, run, now) else None
+    seen = _read(rt, rt.pods_of(owner)) if idlestop.look_due(spec, status, run, now) else None
     idle = idlestop.decide(spec, status, run, seen, now)
     return (idlestop.stopped(spec, idle, now) if idle.stop else run), idle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +11,13 @@ from mlmodel_operator.config import Config
 from mlmodel_operator.events import EventPoster
 from mlmodel_operator.k8s.client import Kube, object_path
 from mlmodel_operator.k8s.compare import covers, with_manifest_hash
+from mlmodel_operator.podcache import PodCache, PodWatches
 from mlmodel_operator.watchcache import Store, UsersIndex
 from mlmodel_operator.workqueue import WorkQueue
+
+# How long a pass waits for the pod watch's first listing (operator start) before it fails
+# and is retried with the queue's backoff.
+POD_SYNC_SECONDS = 10.0
 
 
 def _no_handler(key: object) -> None:
@@ -20,7 +26,11 @@ def _no_handler(key: object) -> None:
 
 @dataclass
 class Runtime:
-    """Config, API access, the injectable clock, the event poster, and the watch caches."""
+    """Config, API access, the injectable clock, the event poster, and the watch caches.
+
+    `paused` tells whether kopf paused its watches (a peering standby): such an operator
+    must not act on what its own pod watch reports.
+    """
 
     config: Config
     kube: Kube
@@ -29,16 +39,34 @@ class Runtime:
     store: Store = field(default_factory=Store)
     users: UsersIndex = field(default_factory=UsersIndex)
     queue: WorkQueue = field(default_factory=lambda: WorkQueue(_no_handler, workers=0))
+    pods: PodCache = field(default_factory=PodCache)
+    pod_watches: PodWatches | None = None
+    paused: Callable[[], bool] = lambda: False
 
     def stop(self) -> None:
         """At shutdown: queued reconciles are dropped, and requests stop retrying."""
         self.queue.stop()
         self.kube.stopping.set()
+        if self.pod_watches is not None:
+            self.pod_watches.stop()
 
     def resume(self) -> None:
         """At (re)start: supervisor.py may start kopf again after its cleanup ran."""
         self.kube.stopping.clear()
         self.queue.start()
+        if self.pod_watches is not None:
+            self.pod_watches.start()
+
+    def pods_of(self, owner: dict[str, Any]) -> list[dict[str, Any]]:
+        """The owner's pods as the pod watch last reported them (podcache.py).
+
+        Raises until the watch has listed them once: an empty cache at operator start would
+        otherwise read as "no pods" and write a wrong status.
+        """
+        if not self.pods.wait_synced(POD_SYNC_SECONDS):
+            raise RuntimeError(f"the pods have not been listed within {POD_SYNC_SECONDS:g}s")
+        meta = owner["metadata"]
+        return self.pods.of(owner["kind"], meta["namespace"], meta["name"])
 
     def read(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A watched object from the store, else from the API server (and then stored)."""

@@ -27,7 +27,6 @@ from mlmodel_operator.handlers.networkpolicy import sync_network_policy
 from mlmodel_operator.handlers.plans import Plan, plan_mlmodel, plan_vision
 from mlmodel_operator.handlers.runtime import Runtime
 from mlmodel_operator.handlers.writer import write_status
-from mlmodel_operator.k8s.client import collection_path
 from mlmodel_operator.packages import Resolution, UnknownPackageError
 from mlmodel_operator.status import idlestop, runstate, serving, workload
 
@@ -94,11 +93,9 @@ def _read_workload(
 ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     namespace, name = owner["metadata"]["namespace"], owner["metadata"]["name"]
     deployment = rt.read("apps/v1", "Deployment", namespace, common.child_name(name, component))
-    selector = ",".join(f"{k}={v}" for k, v in common.selector_labels(name, component).items())
     if not (deployment or {}).get("status"):
         return deployment, []  # not seen by the deployment controller yet: no ReplicaSet, no pod
-    pods = rt.kube.list(collection_path("v1", "Pod", namespace), selector, from_cache=True)
-    return deployment, pods
+    return deployment, rt.pods_of(owner)
 
 
 def _current_hash(deployment: dict[str, Any] | None) -> str:
@@ -126,7 +123,7 @@ def reconcile_serving(rt: Runtime, kind: str, namespace: str, name: str) -> bool
     # 1. Auto-stop and restart are decided first: they set the replica count.
     run = runstate.decide(spec, old, now)
     schedule_auto_stop(rt, (kind, namespace, name), run, now)
-    run, idle = idle_stop.before_apply(rt, owner, component, run, now)
+    run, idle = idle_stop.before_apply(rt, owner, run, now)
     replicas = autoscaling.replicas(spec, run)
     # 2. Resolve packages and apply the children (a failed resolution keeps the last pins).
     plan = plan_mlmodel(rt, owner) if component == "mlmodel" else plan_vision(rt, owner)

@@ -5,9 +5,10 @@ only update the watch caches and add owner keys to the work queue, so they
 never block. The queue's workers call `handle`:
 
 * owners are reconciled on their own events and resync timers;
-* a child's event (Deployment, Service, ConfigMap, NetworkPolicy, Pod)
-  re-reconciles its owner, which is how drift is repaired and status follows
-  the pods;
+* a child's event (Deployment, Service, ConfigMap, NetworkPolicy) re-reconciles
+  its owner, which is how drift is repaired;
+* a change the pod watch reports (podcache.py) re-reconciles the pods' owner,
+  which is how status follows the pods;
 * a ModelPackage whose status or spec changed reaches the MLModelServices
   using it, and an MLModelService whose status changed reaches the
   VisionServices using it (found in the users index, not by LISTing).
@@ -44,11 +45,11 @@ def owner_event(rt: Runtime, kind: str, type_: str | None, body: dict[str, Any])
     rt.queue.add((kind, namespace, name))
 
 
-def child_event(rt: Runtime, type_: str | None, body: dict[str, Any], stored: bool) -> None:
+def child_event(rt: Runtime, type_: str | None, body: dict[str, Any]) -> None:
     """A child's event: keep the stored copy current and queue its owner (from its labels)."""
-    if stored and type_ == "DELETED":
+    if type_ == "DELETED":
         rt.store.remove(body)
-    elif stored:
+    else:
         rt.store.put(body)
     meta = body.get("metadata") or {}
     labels = meta.get("labels") or {}
@@ -56,6 +57,17 @@ def child_event(rt: Runtime, type_: str | None, body: dict[str, Any], stored: bo
     owner = labels.get("app.kubernetes.io/instance")
     if kind and owner and meta.get("namespace"):
         rt.queue.add((kind, meta["namespace"], owner))
+
+
+def pods_changed(rt: Runtime, key: tuple[str, str, str]) -> None:
+    """The pod watch saw the owner's pods change: queue the owner, if it is ours to act on.
+
+    Only owners the watch store holds: an owner deleted a moment ago (its pods go with the
+    garbage collector) needs no pass, and a peering standby, whose owner watches kopf has
+    paused, is not the one to act.
+    """
+    if not rt.paused() and rt.store.get(*key) is not None:
+        rt.queue.add(key)
 
 
 def resync(rt: Runtime, kind: str, namespace: str, name: str) -> None:

@@ -122,21 +122,21 @@ def test_a_stream_still_listing_or_paused_by_peering() -> None:
         readiness.stream_listed((kind, None))
     paused = Paused(False)
 
-    async def scenario() -> list[str | None]:
+    async def scenario() -> list[tuple[str | None, bool]]:
         hold = asyncio.Event()
         watch = observing(fake_watch([], hold), readiness, object())
         task = asyncio.create_task(_drain(watch(resource=Resource("modelpackages"), operator_paused=paused)))
         await asyncio.sleep(0.01)
-        seen = [readiness.reason()]
+        seen = [(readiness.reason(), readiness.paused())]
         paused.on = True
-        seen.append(readiness.reason())
+        seen.append((readiness.reason(), readiness.paused()))
         hold.set()
         await task
         return seen
 
     assert asyncio.run(scenario()) == [
-        "watch of modelpackages not established yet (initial listing)",
-        None,
+        ("watch of modelpackages not established yet (initial listing)", False),
+        (None, True),  # a standby: ready, and acting on nothing (Runtime.paused)
     ]
 
 

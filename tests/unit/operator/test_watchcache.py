@@ -77,13 +77,27 @@ def test_events_queue_owners_and_a_deleted_package_reaches_its_users() -> None:
         "3",
         meta={"labels": {"app.kubernetes.io/component": "vision", "app.kubernetes.io/instance": "vis"}},
     )
-    triggers.child_event(rt, "MODIFIED", pod, stored=False)
+    triggers.pods_changed(rt, rt.pods.apply("MODIFIED", pod))  # type: ignore[arg-type]
     vision = ("VisionService", "ns", "vis")
     assert queued.keys == [("MLModelService", "ns", "svc"), vision, vision]  # the pod queued its owner
-    assert rt.store.get("Pod", "ns", "p") is None  # pods only trigger
+    assert rt.store.get("Pod", "ns", "p") is None  # pods live in the pod cache
+    assert [p["metadata"]["name"] for p in rt.pods.of(*vision)] == ["p"]
     queued.keys.clear()
     triggers.owner_event(rt, "ModelPackage", "DELETED", body("ModelPackage", "fruit", "4"))
     assert queued.keys == [("MLModelService", "ns", "svc")]  # it must turn Degraded
+
+
+def test_pods_queue_only_a_stored_owner_and_nothing_while_paused() -> None:
+    rt, queued = runtime()
+    key = ("MLModelService", "ns", "svc")
+    triggers.pods_changed(rt, key)  # deleted a moment ago, or never seen by this replica
+    rt.store.put(body("MLModelService", "svc", "1"))
+    rt.paused = lambda: True  # a peering standby
+    triggers.pods_changed(rt, key)
+    assert queued.keys == []
+    rt.paused = lambda: False
+    triggers.pods_changed(rt, key)
+    assert queued.keys == [key]
 
 
 def test_an_event_names_the_owner_and_fits_the_api_limits() -> None:

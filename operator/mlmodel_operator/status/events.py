@@ -1,7 +1,10 @@
 """Which Kubernetes Events a status transition deserves (pure).
 
 Events are posted on transitions only, never on every reconcile, so
-`kubectl describe` tells the story of a service instead of repeating it.
+`kubectl describe` tells the story of a service instead of repeating it. A
+step that always leads to a phase of its own is not announced: a service that
+served nothing yet deploys on its way to Running, Degraded or Failed, each of
+which is. Deploying is announced when a version serves meanwhile: a rollout.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from typing import Any
 
 NORMAL, WARNING = "Normal", "Warning"
 _WARNING_PHASES = frozenset({"Failed", "Degraded"})
+_SERVING_PHASES = frozenset({"Running", "Degraded"})
 
 
 def _ready(status: dict[str, Any]) -> dict[str, Any]:
@@ -42,12 +46,19 @@ def transition_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[st
         )
     if old.get("autoStopDueTime") and new.get("autoStopDueTime") is None and not new.get("stopTime"):
         events.append((NORMAL, "AutoStopDisabled", "Auto stop has been disabled."))
+    phase_event = _phase_event(old, new)
+    return [*events, phase_event] if phase_event else events
+
+
+def _phase_event(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str, str] | None:
     phase = new.get("phase")
-    if phase and phase != old.get("phase"):
+    if not phase or (phase == "Deploying" and old.get("phase") not in _SERVING_PHASES):
+        return None  # Deploying while nothing serves: the phase it reaches is announced
+    if phase != old.get("phase"):
         kind = WARNING if phase in _WARNING_PHASES else NORMAL
-        events.append((kind, phase, _ready_message(new) or f"phase is now {phase}"))
-    elif phase in _WARNING_PHASES and _ready(new).get("reason") != _ready(old).get("reason"):
+        return kind, phase, _ready_message(new) or f"phase is now {phase}"
+    if phase in _WARNING_PHASES and _ready(new).get("reason") != _ready(old).get("reason"):
         # Still failing, for another reason (e.g. Unschedulable, then CrashLoopBackOff once the
         # pod runs): the new cause deserves its own Warning.
-        events.append((WARNING, phase, _ready_message(new)))
-    return events
+        return WARNING, phase, _ready_message(new)
+    return None

@@ -129,6 +129,17 @@ def test_events_on_transitions_only() -> None:
     assert degraded[0][:2] == ("Warning", "Degraded")
 
 
+def test_a_new_service_announces_its_version_and_the_phase_it_reaches_not_each_step() -> None:
+    deploying = {"phase": "Deploying", "resolvedPackages": [{"name": "f", "version": "1"}]}
+    assert [e[1] for e in transition_events({}, deploying)] == ["PackageResolved"]
+    assert [e[1] for e in transition_events(deploying, {**deploying, "phase": "Running"})] == ["Running"]
+    assert [e[1] for e in transition_events({"phase": "Pending"}, deploying)] == ["PackageResolved"]
+    # A rollout while a version serves is announced; a failure always is.
+    for serving in ("Running", "Degraded"):
+        assert [e[1] for e in transition_events({**deploying, "phase": serving}, deploying)] == ["Deploying"]
+    assert transition_events(deploying, {**deploying, "phase": "Failed"})[0][:2] == ("Warning", "Failed")
+
+
 def test_status_changed_ignores_timestamps() -> None:
     old = {
         "phase": "Running",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import __version__
-from ..codecs.mlflow import MalformedRequest, decode, parse_body
+from ..codecs.mlflow import MalformedRequest, decode_body
 from ..dataplane import DataPlane
 from ..errors import UnsupportedMediaType
 from . import openapi
@@ -48,7 +48,7 @@ def router(dataplane: DataPlane) -> APIRouter:
         _check_content_type(request.headers.get("content-type", ""))
         model = dataplane.default_model()
         try:
-            inputs = decode(model, *parse_body(await request.body()))
+            inputs = decode_body(model, await request.body())
         except MalformedRequest as exc:
             # MLflow's code for a body it cannot read; one that does not fit the signature gets
             # INVALID_PARAMETER_VALUE, api/errors.py's code for every other 400 here.

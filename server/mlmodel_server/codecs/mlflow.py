@@ -32,6 +32,7 @@ from ..columns import NUMERIC_TYPES, Column
 from ..errors import InvalidInput
 from ..runtime.model import TFLiteModel
 from ..runtime.tensors import TensorSpec
+from . import jsonarrays
 
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 SPLIT_KEYS = ("columns", "data", "index")
@@ -42,11 +43,19 @@ class MalformedRequest(InvalidInput):
     a request that does not fit the model's signature (INVALID_PARAMETER_VALUE)."""
 
 
-def parse_body(body: bytes) -> tuple[str, Any]:
+def decode_body(model: TFLiteModel, body: bytes) -> dict[str, np.ndarray]:
+    """The model's inputs from a scoring body: `parse_body`, then `decode`."""
+    return decode(model, *parse_body(body, tensors=not model.config.input_columns))
+
+
+def parse_body(body: bytes, tensors: bool = False) -> tuple[str, Any]:
     """The one input field of the body and its value; other fields (`params`) are ignored,
-    as MLflow ignores params a model declares no schema for."""
+    as MLflow ignores params a model declares no schema for. With `tensors` (a model without
+    column-based signature), large arrays of numbers where a tensor, a dataframe's `data` or a
+    cell is expected come as the NumPy arrays `np.asarray` would make of their lists
+    (jsonarrays.py), which the tensor decoding below takes as it takes the lists."""
     try:
-        doc = orjson.loads(body)
+        doc = jsonarrays.loads(body, keep=_tensor_position) if tensors else orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedRequest(f"Invalid input. Request body is not valid JSON: {exc}") from None
     present = [k for k in INPUT_KEYS if isinstance(doc, dict) and k in doc]
@@ -56,6 +65,16 @@ def parse_body(body: bytes) -> tuple[str, Any]:
             f" (found: {', '.join(present) or 'none'})"
         )
     return present[0], doc[present[0]]
+
+
+def _tensor_position(path: jsonarrays.Path) -> bool:
+    """Where `tensor_inputs` reads a tensor (or, for `dataframe_split`, rows of cells)."""
+    match path:
+        case ("inputs" | "instances",) | ("inputs", str()) | ("dataframe_split", "data"):
+            return True
+        case ("instances" | "dataframe_records", int(), str()):
+            return True
+    return False
 
 
 def decode(model: TFLiteModel, key: str, value: Any) -> dict[str, np.ndarray]:
@@ -101,6 +120,8 @@ def _split_frame(value: Any) -> Frame:
             f"optionally 'columns' and 'index' fields. Got {got}"
         )
     data = value["data"]
+    if isinstance(data, np.ndarray) and data.ndim > 1:  # rows of numbers (jsonarrays.py)
+        data = [list(row) for row in data]
     if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
         raise MalformedRequest("Invalid input. dataframe_split 'data' must be a list of rows (lists)")
     names = value.get("columns")

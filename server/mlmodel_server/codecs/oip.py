@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 
 from ..errors import InvalidInput, PayloadTooLarge
+from . import jsonarrays
 from .datatypes import numpy_dtype, oip_datatype
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -100,13 +101,19 @@ def _split(body: Body, header_length: str | None) -> tuple[Body, Body]:
 
 
 def _json_object(header: Body) -> dict[str, Any]:
+    """The JSON header; a large `inputs[i].data` array of numbers comes as the NumPy array
+    `np.asarray` would make of its list (jsonarrays.py), everything else as orjson gives it."""
     try:
-        doc = orjson.loads(header)
+        doc = jsonarrays.loads(header, keep=_input_data)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidInput("request body must be a JSON object")
     return doc
+
+
+def _input_data(path: jsonarrays.Path) -> bool:
+    return len(path) == 3 and path[0] == "inputs" and path[2] == "data"
 
 
 def _optional_str(doc: Mapping[str, Any], key: str) -> str | None:
@@ -191,7 +198,8 @@ def _bytes_elements(name: str, chunk: Body, count: int) -> np.ndarray:
 
 
 def _from_json(name: str, data: Any, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.ndarray:
-    """Nested or flat row-major JSON data → an array of `shape`."""
+    """Nested or flat row-major JSON data (lists, or the array jsonarrays made of them) →
+    an array of `shape`."""
     try:
         array = _typed_array(data, dtype)
     except (ValueError, TypeError, OverflowError) as exc:

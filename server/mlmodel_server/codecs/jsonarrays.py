@@ -1,11 +1,11 @@
 """JSON documents whose large arrays of numbers come back as NumPy arrays, not lists.
 
-Why: a JSON tensor of 150,528 floats (a 224x224x3 image) cost the server ~9 ms of CPU as
-`orjson.loads` (a Python float per element) followed by `np.asarray` over the list, and
-several times that when nested (a list per innermost row, which also wakes the cyclic
-garbage collector). Here such arrays are parsed by simdjson (`pysimdjson`) straight into a
-flat buffer of doubles or int64s; the rest of the document, small once they are taken out,
-is still read by orjson.
+Why: a JSON tensor (a 224x224x3 image is 150,528 numbers) read by `orjson.loads` becomes a
+Python float per element, then `np.asarray` walks the list again; nested, it is also a list
+per innermost row, which wakes the cyclic garbage collector. That cost several times the
+inference itself (benchmarks/README.md has the figures). Here such arrays are parsed by
+simdjson (`pysimdjson`) straight into a flat buffer of doubles or int64s; the rest of the
+document, small once they are taken out, is still read by orjson.
 
 `loads(body)` answers exactly what `orjson.loads(body)` answers, errors included, except
 that a large regular array of numbers at a position the caller `keep`s is the NumPy array

@@ -49,31 +49,12 @@ KOPF_BACKOFFS = (0.5, 1.0, 2.0, 3.0, *(5.0,) * 30)
 
 
 def _register_owner(registry: kopf.OperatorRegistry, rt: Runtime, plural: str, kind: str) -> None:
-    """Watch events and a resync timer (auto-stop deadlines, periodic drift check).
-
-    Both handlers are async and only queue work (handlers/triggers.py), so kopf's event
-    loop never waits for a reconcile. The timer starts one interval after an object is
-    first seen: its watch event has already queued the first pass.
-    """
+    """Watch events only: the handler is async and only queues work (handlers/triggers.py),
+    so kopf's event loop never waits for a reconcile; the work queue resyncs each owner."""
 
     @kopf.on.event(GROUP, VERSION, plural, id=f"{plural}-event", registry=registry)
     async def on_event(*, event: Mapping[str, Any], **_: Any) -> None:
         triggers.owner_event(rt, kind, event.get("type"), event["object"])
-
-    # backoff: a failed resync (API outage) is retried at the resync pace, not kopf's 60 s.
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        plural,
-        id=f"{plural}-resync",
-        interval=rt.config.resync_seconds,
-        initial_delay=rt.config.resync_seconds,
-        backoff=rt.config.resync_seconds,
-        registry=registry,
-    )
-    async def on_timer(*, name: str, namespace: str | None, **_: Any) -> None:
-        if namespace:
-            triggers.resync(rt, kind, namespace, name)
 
 
 def _register_child(
@@ -88,6 +69,8 @@ def _register_child(
 
 def tune(settings: kopf.OperatorSettings, config: Config, priority: int) -> None:
     """kopf settings that make restarts and outages of the control plane uneventful."""
+    # No handler needs a finalizer any more; kopf removes this one, which earlier versions
+    # had it add (for their resync timers), from each object it sees.
     settings.persistence.finalizer = f"{GROUP}/kopf-finalizer"
     settings.posting.level = logging.INFO
     settings.networking.error_backoffs = KOPF_BACKOFFS

@@ -9,9 +9,9 @@ waiting in the queue absorbs any number of further adds, a key being
 reconciled is marked dirty and runs once more afterwards (its reconcile may
 have read state older than the event), and one key never runs on two workers.
 Failures are retried per key with exponential backoff. A key can also be added
-after a delay (a deadline such as auto-stop); a key waits for at most one delayed
-add, the earliest asked, so a reconcile that re-arms its deadline on every pass
-does not pile up entries.
+after a delay (a deadline such as auto-stop, or the next resync); a key waits for
+at most one delayed add, the earliest asked, so a reconcile that re-arms its
+deadline on every pass does not pile up entries.
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ class WorkQueue:
         with self._cond:
             if not self.stopped:
                 self._delay_locked(key, self._clock() + delay)
+
+    def forget(self, key: Hashable) -> None:
+        """Drop the key's delayed add (its object is gone); an add already due still runs."""
+        with self._cond:
+            self._waiting.pop(key, None)  # its heap entry is now superseded
+            self._retries.discard(key)
+            self._failures.pop(key, None)
 
     def _delay_locked(self, key: Hashable, at: float) -> None:
         """One delayed add per key, at the earliest time asked (client-go's delaying queue)."""

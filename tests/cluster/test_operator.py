@@ -114,6 +114,23 @@ def test_metrics_count_reconcile_passes(objs: Objects, mlmodel_operator: Operato
     assert "mlmodel_operator_workqueue_depth " in text
 
 
+def test_no_finalizer_and_the_one_of_earlier_versions_is_released(objs: Objects) -> None:
+    """The work queue resyncs, so no kopf timer needs a finalizer: a new service gets none,
+    and kopf removes the one earlier versions had it add; the deletion then goes through."""
+    earlier = mlmodel("earlier")
+    earlier["metadata"]["finalizers"] = ["mlmodel.dev/kopf-finalizer"]
+    setup_fruit(objs, mlmodel("new"), earlier)
+    objs.wait_phase("MLModelService", "new", "Running")
+    assert not (objs.get("MLModelService", "new") or {})["metadata"].get("finalizers")
+    assert "Deploying" not in {e["reason"] for e in objs.events("new")}  # only a rollout says so
+    objs.wait(
+        lambda: not (objs.get("MLModelService", "earlier") or {})["metadata"].get("finalizers"),
+        "the earlier finalizer removed",
+    )
+    objs.delete("MLModelService", "earlier")
+    objs.wait(lambda: objs.get("MLModelService", "earlier") is None, "the service gone")
+
+
 def test_children_owner_references_and_ready(objs: Objects) -> None:
     setup_fruit(objs, mlmodel("fruit"), vision("fruitvis", "fruit", default_minimum_confidence=0.4))
     status = objs.wait_phase("MLModelService", "fruit", "Running")

@@ -4,7 +4,7 @@ last requests of pods going away, before their counts go with them.
 
 The decisions are pure (status/idlestop.py); this module only reads the pods (as the pod
 watch reports them, podcache.py) and their metrics. Like auto-stop, a due stop is noticed
-by the resync timer (MLMODEL_OPERATOR_RESYNC_SECONDS).
+by the resync (MLMODEL_OPERATOR_RESYNC_SECONDS).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ kopf's handlers call the `*_event` functions below from its event loop; they
 only update the watch caches and add owner keys to the work queue, so they
 never block. The queue's workers call `handle`:
 
-* owners are reconciled on their own events and resync timers;
+* owners are reconciled on their own events, and again one resync interval
+  after a pass (the queue's delayed add: drift nobody announced, re-verified
+  package sources);
 * a child's event (Deployment, Service, ConfigMap, NetworkPolicy) re-reconciles
   its owner, which is how drift is repaired;
 * a change the pod watch reports (podcache.py) re-reconciles the pods' owner,
@@ -38,6 +40,7 @@ def owner_event(rt: Runtime, kind: str, type_: str | None, body: dict[str, Any])
     if type_ == "DELETED":
         rt.users.drop((kind, namespace, name))
         rt.store.remove(body)
+        rt.queue.forget((kind, namespace, name))
         notify_dependants(rt, kind, namespace, name)
         return
     rt.users.set((kind, namespace, name), references(kind, body.get("spec") or {}))
@@ -70,11 +73,6 @@ def pods_changed(rt: Runtime, key: tuple[str, str, str]) -> None:
         rt.queue.add(key)
 
 
-def resync(rt: Runtime, kind: str, namespace: str, name: str) -> None:
-    """A periodic pass: auto-stop deadlines and drift nobody announced by an event."""
-    rt.queue.add((kind, namespace, name))
-
-
 def notify_dependants(rt: Runtime, kind: str, namespace: str, name: str) -> None:
     dependant = DEPENDANTS.get(kind)
     if dependant:
@@ -83,10 +81,20 @@ def notify_dependants(rt: Runtime, kind: str, namespace: str, name: str) -> None
 
 
 def handle(rt: Runtime, key: Any) -> None:
-    """One queued key: reconcile it, then reach its dependants if it changed."""
+    """One queued key: reconcile it, reach its dependants if it changed, and resync it later.
+
+    The resync is the queue's delayed add rather than a kopf timer: a timer needs kopf's
+    finalizer on every object, one more write per object created and deleted. A replica
+    that kopf has paused (a peering standby) reconciles nothing and drops the key; kopf
+    lists every owner again, which queues them, when it resumes.
+    """
+    if rt.paused():
+        return
     kind, namespace, name = key
     with metrics.reconcile_pass(kind):
         changed = _reconcile(rt, kind, namespace, name)
+    if rt.store.get(kind, namespace, name) is not None:
+        rt.queue.add_after(key, rt.config.resync_seconds)
     if changed:
         notify_dependants(rt, kind, namespace, name)
 

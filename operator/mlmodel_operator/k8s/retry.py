@@ -31,7 +31,7 @@ class RetryPolicy:
 
     The defaults ride out an apiserver restart (a few seconds) and a short etcd outage
     (~20 s of sleeping over 8 attempts) without holding a kopf worker thread for minutes;
-    what is left over is retried by the next trigger or the resync timer.
+    what is left over is retried by the next trigger or the work queue.
     """
 
     attempts: int = 8  # in total, the first one included

@@ -6,6 +6,8 @@ from collections.abc import Hashable
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from mlmodel_operator.config import Config
 from mlmodel_operator.events import build_event
 from mlmodel_operator.handlers import triggers
@@ -48,13 +50,17 @@ def test_the_users_index_answers_who_uses_a_package() -> None:
 
 
 class Recorder:
-    """Stands in for the work queue: records the keys added."""
+    """Stands in for the work queue: records the keys added and forgotten."""
 
     def __init__(self) -> None:
         self.keys: list[Hashable] = []
+        self.forgotten: list[Hashable] = []
 
     def add(self, key: Hashable) -> None:
         self.keys.append(key)
+
+    def forget(self, key: Hashable) -> None:
+        self.forgotten.append(key)
 
 
 def runtime() -> tuple[Runtime, Recorder]:
@@ -98,6 +104,38 @@ def test_pods_queue_only_a_stored_owner_and_nothing_while_paused() -> None:
     rt.paused = lambda: False
     triggers.pods_changed(rt, key)
     assert queued.keys == [key]
+
+
+class DelayRecorder(Recorder):
+    """Also records delayed adds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later: list[tuple[Hashable, float]] = []
+
+    def add_after(self, key: Hashable, delay: float) -> None:
+        self.later.append((key, delay))
+
+
+def test_a_pass_arms_the_owners_resync_until_it_is_deleted_and_a_paused_replica_does_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rt, _ = runtime()
+    rt.queue = queue = DelayRecorder()  # type: ignore[assignment]
+    passes: list[str] = []
+    monkeypatch.setattr(triggers, "reconcile_package", lambda rt, ns, name: passes.append(name) or False)
+    key = ("ModelPackage", "ns", "fruit")
+    triggers.owner_event(rt, "ModelPackage", "ADDED", body("ModelPackage", "fruit", "1"))
+    triggers.handle(rt, key)
+    assert passes == ["fruit"] and queue.later == [(key, rt.config.resync_seconds)]
+    rt.paused = lambda: True  # a peering standby: kopf queues everything again on resuming
+    triggers.handle(rt, key)
+    assert passes == ["fruit"] and len(queue.later) == 1
+    rt.paused = lambda: False
+    triggers.owner_event(rt, "ModelPackage", "DELETED", body("ModelPackage", "fruit", "2"))
+    assert queue.forgotten == [key]
+    triggers.handle(rt, key)  # an add that was already due
+    assert len(queue.later) == 1  # gone: no resync armed
 
 
 def test_an_event_names_the_owner_and_fits_the_api_limits() -> None:

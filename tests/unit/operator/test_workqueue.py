@@ -89,3 +89,15 @@ def test_add_after_waits_and_stop_drops_everything_pending() -> None:
     queue.start()  # a restarted kopf re-opens the queue; the threads are reused
     queue.add("again")
     assert wait_for(lambda: calls == ["later", "again"])
+
+
+def test_forget_drops_a_deleted_objects_delayed_add_only() -> None:
+    calls: list[Hashable] = []
+    queue = WorkQueue(calls.append, workers=1)
+    queue.start()
+    queue.add_after("gone", 0.2)  # its resync, armed before it was deleted
+    queue.add_after("kept", 0.2)
+    queue.forget("gone")
+    assert wait_for(lambda: calls == ["kept"])
+    time.sleep(0.2)
+    assert calls == ["kept"] and len(queue) == 0

@@ -17,7 +17,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     head = (
         "| N | apply (s) | all Ready (s) | p50 / p90 Ready (s) | Deployment created p50 / max (s) "
         "| operator peak RSS (MB) | operator CPU (s) | operator API req / service "
-        "| reconcile passes / service | idle writes / min (operator / all) | idle operator CPU (s/min) "
+        "| reconcile passes / service | idle writes / min (operator / all) | idle operator reads / min "
+        "| idle operator CPU (s/min) "
         "| other processes' CPU (cores) |"
     )
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -37,6 +38,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {_cell(req.get('operator_own_per_service', req['operator_per_service']))} "
             f"| {_cell(req['reconcile_passes_per_service'])} "
             f"| {_cell(idle['writes_per_min_operator'], 0)} / {_cell(idle['writes_per_min_all'], 0)} "
+            f"| {_cell(idle.get('reads_per_min_operator'), 0)} "
             f"| {_cell(op['cpu_seconds_idle_per_min'])} | {_cell(burst['others_cores'])} |"
         )
     return "\n".join(rows)

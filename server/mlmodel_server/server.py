@@ -13,14 +13,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from grpc import aio
 
 from .api.auth import token_source
-from .api.grpc_oip import service_handler
 from .app import HttpSettings, create_app
+
+if TYPE_CHECKING:
+    from grpc import aio
 from .canary.options import CandidateOptions
 from .canary.split import SplitPlan, VersionSplit, split_plan
 from .dataplane import DataPlane
@@ -155,6 +156,8 @@ class GrpcEndpoint:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     async def start(self) -> aio.Server:
+        from grpc import aio  # only with a gRPC port: grpcio is the server's second-largest import
+
         server = aio.server(
             options=[
                 # grpcio sets SO_REUSEPORT by default: a second server on a taken port would
@@ -207,6 +210,8 @@ def serve(dataplane: DataPlane, sock: socket.socket, options: ServeOptions, auth
     host, port = sock.getsockname()[:2]
     grpc = None
     if options.grpc_port:
+        from .api.grpc_oip import service_handler  # grpcio only with a gRPC port
+
         token = token_source(auth_token, options.auth_token_file)
         handler = service_handler(dataplane, app.state.metrics, token)
         grpc = GrpcEndpoint(handler, options.host, options.grpc_port, options.max_body_bytes)

@@ -3,8 +3,8 @@
 One ModelPackage comes from an https server on the host (its CA handed over in a
 ConfigMap, as a user would), one from a ConfigMap. The `mlmodel fetch` init container
 downloads and verifies each, the server loads it, the real readiness probe passes, and
-tritonclient reaches it through the Service's ClusterIP (kube-proxy) with answers
-bit-identical to a direct LiteRT invoke on the host.
+tritonclient (HTTP and gRPC, unmodified) reaches it through the Service's ClusterIP
+(kube-proxy) with answers bit-identical to a direct LiteRT invoke on the host.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
 from ai_edge_litert.interpreter import Interpreter
 
@@ -55,6 +56,22 @@ def triton_infer(address: tuple[str, int], model: str, array: np.ndarray) -> np.
     tensor.set_data_from_numpy(array, binary_data=True)
     result = client.infer(model, [tensor])
     return np.array(result.as_numpy(result.get_response()["outputs"][0]["name"]))
+
+
+def triton_grpc_infer(objs: Objects, owner: str, model: str, array: np.ndarray) -> np.ndarray:
+    """The same call over OIP gRPC, on the Service's `grpc` port."""
+    svc = objs.get("Service", f"{owner}-mlmodel", api="v1")
+    assert svc, f"no Service {owner}-mlmodel"
+    port = next(p["port"] for p in svc["spec"]["ports"] if p["name"] == "grpc")
+    client = triton_grpc.InferenceServerClient(url=f"{svc['spec']['clusterIP']}:{port}")
+    assert client.is_server_ready() and client.is_model_ready(model)
+    datatype = "UINT8" if array.dtype == np.uint8 else "FP32"
+    tensor = triton_grpc.InferInput("image", list(array.shape), datatype)
+    tensor.set_data_from_numpy(array)
+    result = client.infer(model, [tensor])
+    stats = client.get_inference_statistics(model, as_json=True)["model_stats"][0]["inference_stats"]
+    assert int(stats["success"]["count"]) >= 1, stats  # the statistics extension counts this call
+    return np.array(result.as_numpy(result.get_response().outputs[0].name))
 
 
 def wait_ready(objs: Objects, kind: str, name: str, timeout: float = 180) -> float:
@@ -100,6 +117,7 @@ def test_https_and_configmap_packages_serve_through_services(objs: Objects, tmp_
     image = np.array(example["inputs"]["image"], dtype=np.uint8)
     got = triton_infer(service_address(objs, "fruit"), "fruit", image)
     assert np.array_equal(got, litert(FRUIT / "model.tflite", image))
+    assert np.array_equal(triton_grpc_infer(objs, "fruit", "fruit", image), got)
 
     floats = np.linspace(0, 1, 32 * 32 * 3, dtype=np.float32).reshape(1, 32, 32, 3)
     got = triton_infer(service_address(objs, "float"), "float", floats)

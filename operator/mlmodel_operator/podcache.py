@@ -81,16 +81,14 @@ class PodCache:
         with self._cond:
             return self._cond.wait_for(lambda: not self._unlisted, timeout)
 
-    def apply(self, type_: str, pod: dict[str, Any]) -> Key | None:
-        """One watch event; the owner whose pods it changed, if any."""
+    def apply(self, type_: str, pod: dict[str, Any]) -> set[Key]:
+        """One watch event; the owners whose pods it changed (two when it was relabelled)."""
         key = owner_key(pod)
-        if key is None:
-            return None
         with self._cond:
-            self._drop(_ref(pod))  # also from an owner it was labelled for before
-            if type_ != "DELETED":
-                self._put(key, slim(pod))
-        return key
+            changed = self._drop(_ref(pod))
+            if key is not None and type_ != "DELETED":
+                changed.add(self._put(key, slim(pod)))
+        return changed
 
     def replace(self, scope: Scope, pods: list[dict[str, Any]]) -> set[Key]:
         """A complete listing of `scope`; the owners whose pods it changed."""
@@ -202,8 +200,7 @@ class PodWatch:
                 return None  # the version is too old: list again
             raise ApiError(int(obj.get("code") or 500), "", json.dumps(obj), "WATCH", self.path)
         if event.get("type") != "BOOKMARK":
-            key = self.cache.apply(str(event.get("type")), obj)
-            if key is not None:
+            for key in self.cache.apply(str(event.get("type")), obj):
                 self.changed(key)
         return str((obj.get("metadata") or {}).get("resourceVersion") or version)
 

@@ -57,12 +57,15 @@ def test_a_listing_replaces_its_scope_and_names_the_owners_it_changed() -> None:
 def test_watch_events_add_change_and_remove_pods() -> None:
     cache = PodCache()
     assert cache.wait_synced(0)  # no scope: the unit tests' empty cache
-    assert cache.apply("ADDED", pod("a", "1")) == SVC
-    assert cache.apply("MODIFIED", pod("a", "2", "vis", "vision")) == VIS  # relabelled
+    assert cache.apply("ADDED", pod("a", "1")) == {SVC}
+    assert cache.apply("MODIFIED", pod("a", "2", "vis", "vision")) == {SVC, VIS}  # relabelled
     assert names(cache, SVC) == [] and names(cache, VIS) == ["a"]
-    assert cache.apply("DELETED", pod("a", "3", "vis", "vision")) == VIS
+    assert cache.apply("DELETED", pod("a", "3", "vis", "vision")) == {VIS}
     assert names(cache, VIS) == []
-    assert cache.apply("ADDED", {"metadata": {"name": "x", "namespace": "ns", "labels": {}}}) is None
+    cache.apply("ADDED", pod("b", "4"))
+    unowned = {"metadata": {"name": "b", "namespace": "ns", "labels": {}}}  # its labels edited
+    assert cache.apply("MODIFIED", unowned) == {SVC} and names(cache, SVC) == []
+    assert cache.apply("ADDED", {**unowned, "metadata": {**unowned["metadata"], "name": "x"}}) == set()
 
 
 def test_slim_keeps_what_status_reads_and_drops_the_rest() -> None:

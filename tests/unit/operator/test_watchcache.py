@@ -83,7 +83,8 @@ def test_events_queue_owners_and_a_deleted_package_reaches_its_users() -> None:
         "3",
         meta={"labels": {"app.kubernetes.io/component": "vision", "app.kubernetes.io/instance": "vis"}},
     )
-    triggers.pods_changed(rt, rt.pods.apply("MODIFIED", pod))  # type: ignore[arg-type]
+    for key in rt.pods.apply("MODIFIED", pod):
+        triggers.pods_changed(rt, key)
     vision = ("VisionService", "ns", "vis")
     assert queued.keys == [("MLModelService", "ns", "svc"), vision, vision]  # the pod queued its owner
     assert rt.store.get("Pod", "ns", "p") is None  # pods live in the pod cache

@@ -163,8 +163,8 @@ def test_children_owner_references_and_ready(objs: Objects) -> None:
     assert config == {"default_minimum_confidence": 0.4}
     args = deployment(objs, "fruitvis-vision")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--vision-name") + 1] == "fruitvis"
-    reasons = {e["reason"] for e in objs.events("fruit")}
-    assert {"PackageResolved", "Running"} <= reasons
+    running = [e["message"] for e in objs.events("fruit") if e["reason"] == "Running"]
+    assert running and running[0].startswith("fruit 1 serves"), running  # names the version it runs
 
 
 def test_vision_waits_for_its_mlmodel_service(objs: Objects) -> None:

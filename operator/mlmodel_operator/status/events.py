@@ -5,6 +5,9 @@ Events are posted on transitions only, never on every reconcile, so
 step that always leads to a phase of its own is not announced: a service that
 served nothing yet deploys on its way to Running, Degraded or Failed, each of
 which is. Deploying is announced when a version serves meanwhile: a rollout.
+PackageResolved is announced when a resolved version changes (a new `latest`, a new
+pin); a new service's first versions are named by the phase it reaches ("fruit 1
+serves", or the failure's message).
 """
 
 from __future__ import annotations
@@ -33,9 +36,8 @@ def transition_events(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[st
     events: list[tuple[str, str, str]] = []
     before, after = _versions(old), _versions(new)
     for name, version in sorted(after.items()):
-        if before.get(name) != version:
-            was = before.get(name, "none")
-            events.append((NORMAL, "PackageResolved", f"package {name}: {was} -> {version}"))
+        if before.get(name) not in (None, version):  # a first resolution: the phase event names it
+            events.append((NORMAL, "PackageResolved", f"package {name}: {before[name]} -> {version}"))
     if old.get("autoStopDueTime") is None and new.get("autoStopDueTime"):
         events.append(
             (

@@ -129,11 +129,13 @@ def test_events_on_transitions_only() -> None:
     assert degraded[0][:2] == ("Warning", "Degraded")
 
 
-def test_a_new_service_announces_its_version_and_the_phase_it_reaches_not_each_step() -> None:
+def test_a_new_service_announces_the_phase_it_reaches_not_each_step() -> None:
     deploying = {"phase": "Deploying", "resolvedPackages": [{"name": "f", "version": "1"}]}
-    assert [e[1] for e in transition_events({}, deploying)] == ["PackageResolved"]
-    assert [e[1] for e in transition_events(deploying, {**deploying, "phase": "Running"})] == ["Running"]
-    assert [e[1] for e in transition_events({"phase": "Pending"}, deploying)] == ["PackageResolved"]
+    assert transition_events({}, deploying) == []  # the version is named by the phase reached
+    assert transition_events({"phase": "Pending"}, deploying) == []
+    ready = {"type": "Ready", "message": "fruit 1 serves"}
+    running = {**deploying, "phase": "Running", "conditions": [ready]}
+    assert transition_events(deploying, running) == [("Normal", "Running", "fruit 1 serves")]
     # A rollout while a version serves is announced; a failure always is.
     for serving in ("Running", "Degraded"):
         assert [e[1] for e in transition_events({**deploying, "phase": serving}, deploying)] == ["Deploying"]

@@ -9,25 +9,36 @@
 #   hack/build-image.sh --refresh-base # re-debootstrap the cached base (Debian updates)
 #   hack/build-image.sh --oci-archive  # also write an OCI archive for `ctr images import`,
 #                                      # cached by input hash; prints its path (only that on stdout)
+#   hack/build-image.sh --arch arm64   # linux/arm64 image (default --arch amd64) on an arm64
+#                                      # base: localhost/mlmodel-operator:<version>-arm64
+#
+# --arch arm64 on an x86-64 machine runs debootstrap's second stage and every RUN of the
+# Dockerfile under qemu (hack/qemu-binfmt.sh installs qemu-user-static and registers it with
+# binfmt_misc): pip installs the same hashed lock, which resolves to the aarch64 wheels, and
+# the build stage's own (arm64) binutils strips. Slow (tens of minutes with vfs); its base,
+# tag and archive are all named for the architecture, so it never replaces the amd64 ones.
 #
 # The locks keep their pins when relocked; to move to newer releases delete
 # requirements/image*.lock first.
 #
 # Environment:
-#   IMAGE        tag to build (default localhost/mlmodel-operator:<version from pyproject>)
+#   IMAGE        tag to build (default localhost/mlmodel-operator:<version from pyproject>,
+#                with -arm64 appended for --arch arm64)
 #   BASE_IMAGE   base for both stages. Default: a python3 base made here with
 #                debootstrap (Debian bookworm minbase + python3 3.11 + python3-venv),
 #                cached as a rootfs tarball under ~/.cache/mlmodel-operator/ and
-#                committed as localhost/mlmodel-base:bookworm-python3.
+#                committed as localhost/mlmodel-base:bookworm-python3 (for arm64:
+#                bookworm-minbase-python3-arm64.tar, localhost/mlmodel-base:bookworm-python3-arm64).
 #                Set BASE_IMAGE=python:3.11-slim-bookworm (the Dockerfile's own
 #                default) where a registry is reachable.
 #   DEBIAN_MIRROR  for debootstrap (default http://deb.debian.org/debian)
 #   BUILD_PULL   buildah --pull policy for the base (default false: pull only if missing)
 #   BUILD_ARGS   extra `buildah bud` arguments, e.g. "--build-arg TRIM=0" (untrimmed venv)
 #   MLMODEL_CACHE  --oci-archive writes $MLMODEL_CACHE/images/mlmodel-operator-<key>.oci.tar
-#                (default ~/.cache/mlmodel-operator). <key> is the first 16 hex digits of a
+#                (mlmodel-operator-arm64-<key>.oci.tar for arm64; default cache
+#                ~/.cache/mlmodel-operator). <key> is the first 16 hex digits of a
 #                sha256 over the build inputs (see input_key); an archive already there is
-#                reused without building, and only the newest one is kept. The build runs
+#                reused without building, and only the newest one of each architecture is kept. The build runs
 #                on a snapshot of those inputs (so the key names exactly what was built,
 #                however the tree changes meanwhile), one at a time (flock).
 #   STORAGE_DRIVER  buildah storage driver (default vfs: works anywhere, but copies
@@ -45,11 +56,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
-IMAGE=${IMAGE:-localhost/mlmodel-operator:$VERSION}
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/mlmodel-operator
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-DEBOOTSTRAP_BASE=localhost/mlmodel-base:bookworm-python3
-BASE_TAR=$CACHE/bookworm-minbase-python3.tar
 BUILD_PULL=${BUILD_PULL:-false}
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
@@ -67,16 +75,35 @@ bh() {
   fi
 }
 
-relock=0 build=1 refresh=0 oci=0
-for arg in "$@"; do
-  case $arg in
+usage() {
+  echo "usage: $0 [--relock|--relock-only] [--refresh-base] [--oci-archive] [--arch amd64|arm64]" >&2
+  exit 2
+}
+relock=0 build=1 refresh=0 oci=0 ARCH=amd64
+while (($#)); do
+  case $1 in
     --relock) relock=1 ;;
     --relock-only) relock=1 build=0 ;;
     --refresh-base) refresh=1 ;;
     --oci-archive) oci=1 ;;
-    *) echo "usage: $0 [--relock|--relock-only] [--refresh-base] [--oci-archive]" >&2; exit 2 ;;
+    --arch) (($# > 1)) || usage; ARCH=$2; shift ;;
+    --arch=*) ARCH=${1#--arch=} ;;
+    *) usage ;;
   esac
+  shift
 done
+HOST_ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+case $HOST_ARCH in x86_64) HOST_ARCH=amd64 ;; aarch64) HOST_ARCH=arm64 ;; esac
+# The amd64 names are the ones they always were (the cluster tests import that archive);
+# another architecture's base, tag and archive carry its name.
+case $ARCH in
+  amd64) suffix= ;;
+  arm64) suffix=-arm64 ;;
+  *) echo "unsupported --arch $ARCH (amd64 or arm64)" >&2; exit 2 ;;
+esac
+IMAGE=${IMAGE:-localhost/mlmodel-operator:$VERSION$suffix}
+DEBOOTSTRAP_BASE=localhost/mlmodel-base:bookworm-python3$suffix
+BASE_TAR=$CACHE/bookworm-minbase-python3$suffix.tar
 if ((oci)); then
   # Callers read the archive's path from the last stdout line, so everything
   # else (buildah's progress, the image summary) goes to stderr; fd 3 is the
@@ -102,6 +129,8 @@ relock() {
 }
 
 need_tools() {
+  # Another architecture's binaries run under qemu (binfmt_misc).
+  [[ $ARCH == "$HOST_ARCH" ]] || "$ROOT/hack/qemu-binfmt.sh" "$ARCH"
   local missing=()
   command -v buildah >/dev/null || missing+=(buildah)
   [[ ${BASE_IMAGE:-} ]] || command -v debootstrap >/dev/null || missing+=(debootstrap)
@@ -127,8 +156,20 @@ debootstrap_base() {
     local tmp
     tmp=$(mktemp -d "$CACHE/debootstrap.XXXXXX")
     TMPS+=("$tmp")
-    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$tmp/rootfs" "$DEBIAN_MIRROR" \
-      >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
+    if [[ $ARCH == "$HOST_ARCH" ]]; then
+      debootstrap --variant=minbase --include=python3,python3-venv bookworm "$tmp/rootfs" "$DEBIAN_MIRROR" \
+        >"$tmp/debootstrap.log" 2>&1 || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
+    else
+      # Foreign: the first stage downloads and unpacks on the host, the second configures
+      # the packages inside the rootfs under qemu (binfmt's F flag: no qemu copied in).
+      debootstrap --arch "$ARCH" --foreign --variant=minbase --include=python3,python3-venv bookworm \
+        "$tmp/rootfs" "$DEBIAN_MIRROR" >"$tmp/debootstrap.log" 2>&1 \
+        || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
+      step "debootstrap --second-stage under qemu ($ARCH; several minutes)"
+      chroot "$tmp/rootfs" /debootstrap/debootstrap --second-stage >>"$tmp/debootstrap.log" 2>&1 \
+        || { tail -n 30 "$tmp/debootstrap.log" >&2; exit 1; }
+      chroot "$tmp/rootfs" /usr/bin/python3 -c 'import platform; print("base python3", platform.python_version(), platform.machine())' >&2
+    fi
     # Trim what a runtime never reads: downloaded .debs, apt lists, docs (the
     # copyright files stay), man pages, locales. The standard library's
     # bytecode (compiled by python3's postinst) stays: the image runs as uid
@@ -152,10 +193,11 @@ debootstrap_base() {
   ctr=$(bh from scratch)
   bh add "$ctr" "$BASE_TAR" / >/dev/null
   bh config \
+    --os linux --arch "$ARCH" \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env LANG=C.UTF-8 \
     --cmd '["python3"]' \
-    --label org.opencontainers.image.description="Debian bookworm minbase + python3 (debootstrap)" \
+    --label org.opencontainers.image.description="Debian bookworm minbase + python3 (debootstrap, $ARCH)" \
     "$ctr"
   bh commit --rm --quiet "$ctr" "$DEBOOTSTRAP_BASE" >/dev/null
 }
@@ -181,19 +223,22 @@ input_key() {
   # sha256 over "sha256  path" lines of the inputs in directory $1 (so both
   # paths and contents count) and the settings that change the image.
   (cd "$1" && input_files | xargs -d '\n' sha256sum --)
-  printf 'IMAGE=%s\nBASE_IMAGE=%s\nBUILD_ARGS=%s\n' "$IMAGE" "${BASE_IMAGE:-}" "${BUILD_ARGS:-}"
+  printf 'IMAGE=%s\nBASE_IMAGE=%s\nBUILD_ARGS=%s\nARCH=%s\n' "$IMAGE" "${BASE_IMAGE:-}" "${BUILD_ARGS:-}" "$ARCH"
 }
 
 write_archive() {
   # `ctr images import` reads the name from the index's ref.name annotation
   # (the full reference, so ctr keeps it as is). Written to .part and renamed,
-  # so a reader never sees half an archive; older archives are removed.
+  # so a reader never sees half an archive; older archives of the same architecture are
+  # removed (the amd64 ones are mlmodel-operator-<16 hex>.oci.tar, others carry their arch).
   step "oci-archive $ARCHIVE"
   rm -f "$ARCHIVE.part"
   TMPS+=("$ARCHIVE.part")
   bh push --quiet "$IMAGE" "oci-archive:$ARCHIVE.part:$IMAGE"
   mv -f "$ARCHIVE.part" "$ARCHIVE"
-  find "$IMAGES_DIR" -maxdepth 1 -name 'mlmodel-operator-*.oci.tar' \
+  local same
+  if [[ -z $suffix ]]; then same=(-regex '.*/mlmodel-operator-[0-9a-f]*\.oci\.tar'); else same=(-name "mlmodel-operator$suffix-*.oci.tar"); fi
+  find "$IMAGES_DIR" -maxdepth 1 "${same[@]}" \
     -not -name "${ARCHIVE##*/}" -print -delete | sed 's/^/removed older /'
   echo "$ARCHIVE" >&3
 }
@@ -210,13 +255,13 @@ if ((oci)); then
   mkdir -p "$IMAGES_DIR"
   # One --oci-archive build at a time: they share buildah's storage and the
   # image tag, and a waiter usually finds the archive it wants already built.
-  exec 9>"$IMAGES_DIR/.build-image.lock"
+  exec 9>"$IMAGES_DIR/.build-image$suffix.lock"
   flock -n 9 || { echo "waiting for another hack/build-image.sh --oci-archive" >&2; flock 9; }
   context=$(mktemp -d "${TMPDIR:-/tmp}/mlmodel-image-context.XXXXXX")
   TMPS+=("$context")
   snapshot_inputs "$context"
   key=$(input_key "$context" | sha256sum | cut -c1-16)
-  ARCHIVE=$IMAGES_DIR/mlmodel-operator-$key.oci.tar
+  ARCHIVE=$IMAGES_DIR/mlmodel-operator$suffix-$key.oci.tar
   if [[ -s $ARCHIVE ]]; then
     echo "oci-archive $ARCHIVE is up to date (inputs unchanged): not building" >&2
     echo "$ARCHIVE" >&3
@@ -234,10 +279,12 @@ fi
 mounts=()
 [[ -r $CA_BUNDLE ]] && mounts+=(-v "$CA_BUNDLE:$CA_BUNDLE:ro")
 
-step "build $IMAGE (base $base)"
+step "build $IMAGE (base $base, linux/$ARCH)"
 start=$(date +%s)
+# --arch sets the platform of the FROM scratch stage (the image's config) and picks the
+# base of that architecture from storage.
 # shellcheck disable=SC2086  # BUILD_ARGS is a word list on purpose
-bh bud --isolation chroot --layers --pull="$BUILD_PULL" \
+bh bud --isolation chroot --layers --pull="$BUILD_PULL" --arch "$ARCH" \
   --build-arg BASE_IMAGE="$base" \
   "${mounts[@]}" ${BUILD_ARGS:-} \
   -f "$context/Dockerfile" -t "$IMAGE" "$context"
@@ -245,7 +292,9 @@ echo "built $IMAGE in $(($(date +%s) - start)) s" >&2
 
 step "image"
 bh images --format '{{.Name}}:{{.Tag}} {{.ID}} {{.Size}}' "$IMAGE"
-bh inspect --type image --format 'entrypoint={{.OCIv1.Config.Entrypoint}} cmd={{.OCIv1.Config.Cmd}} user={{.OCIv1.Config.User}}' "$IMAGE"
+bh inspect --type image --format 'entrypoint={{.OCIv1.Config.Entrypoint}} cmd={{.OCIv1.Config.Cmd}} user={{.OCIv1.Config.User}} platform={{.OCIv1.OS}}/{{.OCIv1.Architecture}}' "$IMAGE"
+got=$(bh inspect --type image --format '{{.OCIv1.Architecture}}' "$IMAGE")
+[[ $got == "$ARCH" ]] || { echo "built $IMAGE for $got, not $ARCH" >&2; exit 1; }
 echo
 echo "$IMAGE"
 ((oci)) && write_archive

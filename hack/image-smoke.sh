@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke-tests the image built by hack/build-image.sh without a container engine:
 # buildah runs the image's own ENTRYPOINT (chroot isolation, host network, the
-# image's user 65532) in a throw-away working container.
+# image's user 65532) in a throw-away working container (hack/ctr-run.sh, which runs
+# another architecture's image under qemu; hack/image-smoke-arm64.sh).
 #
 #   hack/image-smoke.sh [IMAGE]      # default localhost/mlmodel-operator:<version>
 #
@@ -19,13 +20,16 @@
 # Prints "image smoke: OK" last; any failure exits non-zero.
 #
 # Environment: PORT (default 18931), SMOKE_READY_RUNS (serve N times and print
-# min/median/max time to ready; default 1), STORAGE_DRIVER (as for build-image.sh).
+# min/median/max time to ready; default 1), SMOKE_TIMEOUT (seconds allowed to become
+# ready and to stop after SIGTERM; default 60, hack/image-smoke-arm64.sh raises it for
+# emulation), STORAGE_DRIVER (as for build-image.sh).
 # Needs root (buildah mount/run), python3 and sha256sum on the host.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -n 1)
 IMAGE=${1:-${IMAGE:-localhost/mlmodel-operator:$VERSION}}
 PORT=${PORT:-18931}
+SMOKE_TIMEOUT=${SMOKE_TIMEOUT:-60}
 MODELS=$ROOT/tests/fixtures/models
 MODEL=classifier_uint8.tflite
 
@@ -59,12 +63,14 @@ new_ctr() {
   local name
   name=mlmodel-smoke-$$-${#ctrs[@]}
   ctrs+=("$name")
-  bh from --pull-never --name "$name" "$IMAGE" >/dev/null
+  bh from --pull-never --arch "$image_arch" --name "$name" "$IMAGE" >/dev/null
   printf -v "$1" %s "$name"
 }
 
 step "image config ($IMAGE)"
 bh inspect --type image "$IMAGE" >/dev/null || fail "no image $IMAGE: run hack/build-image.sh"
+image_arch=$(bh inspect --type image --format '{{.OCIv1.Architecture}}' "$IMAGE")
+echo "platform: linux/$image_arch"
 config=$(bh inspect --type image --format '{{.OCIv1.Config.Entrypoint}}|{{.OCIv1.Config.User}}' "$IMAGE")
 echo "entrypoint|user: $config"
 [[ $config == "[mlmodel]|65532:65532" ]] || fail "want ENTRYPOINT [\"mlmodel\"] and USER 65532:65532, got $config"
@@ -73,8 +79,8 @@ bh images --format 'size: {{.Size}}' "$IMAGE"
 
 new_ctr ctr
 # Runs the image's ENTRYPOINT with arguments, as the image's user.
-run_ep() { bh run --isolation chroot -v "$MODELS:/models:ro" "$ctr" -- "${entrypoint[@]}" "$@"; }
-run_py() { bh run --isolation chroot "$ctr" -- python3 -c "$1"; }
+run_ep() { "$ROOT/hack/ctr-run.sh" "$ctr" -v "$MODELS:/models:ro" -- "${entrypoint[@]}" "$@"; }
+run_py() { "$ROOT/hack/ctr-run.sh" "$ctr" -- python3 -c "$1"; }
 
 run_py '
 import importlib.util, os, shutil, sys, sysconfig
@@ -133,26 +139,28 @@ def ppid_of(pid):
         return int(f.read().rsplit(")", 1)[1].split()[1])
 
 def server_pid(root):
-    """The descendant of our `buildah run` whose command line is `... mlmodel serve ...`."""
-    tree, found, grew = {root}, None, True
+    """The deepest descendant of our `buildah run` (or hack/ctr-run.sh) whose command line
+    is `... mlmodel serve ...` (the runners above it carry those words too)."""
+    depth, found, grew = {root: 0}, None, True
     while grew:
         grew = False
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in tree:
+            if entry.isdigit() and int(entry) not in depth:
                 try:
                     parent = ppid_of(int(entry))
                     cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
                 except OSError:
                     continue
-                if parent in tree:
-                    tree.add(int(entry)); grew = True
+                if parent in depth:
+                    depth[int(entry)] = depth[parent] + 1; grew = True
                     if b"serve" in cmd and any(p.endswith(b"mlmodel") for p in cmd):
-                        found = int(entry)
+                        if found is None or depth[int(entry)] > depth[found]:
+                            found = int(entry)
     return found
 
-def ready(port, run_pid, t0):
+def ready(port, run_pid, t0, timeout):
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + timeout
     while True:
         try:
             with urllib.request.urlopen(base + "/v2/health/ready", timeout=1) as r:
@@ -198,7 +206,7 @@ def port_free(port):
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "ready":
-        ready(int(args[0]), int(args[1]), float(args[2]))
+        ready(int(args[0]), int(args[1]), float(args[2]), float(args[3]))
     elif cmd == "infer":
         infer(int(args[0]))
     elif cmd == "port-free":
@@ -211,10 +219,10 @@ log=$(mktemp)
 exec_times=()
 for i in $(seq "$RUNS"); do
   t0=$(date +%s.%N)
-  bh run --isolation chroot -v "$MODELS:/models:ro" "$sctr" -- "${entrypoint[@]}" \
+  "$ROOT/hack/ctr-run.sh" "$sctr" -v "$MODELS:/models:ro" -- "${entrypoint[@]}" \
     serve --model "/models/$MODEL" --name classifier --host 127.0.0.1 --port "$PORT" --grpc-port 0 >"$log" 2>&1 &
   run_pid=$!
-  if ! result=$(python3 "$helper" ready "$PORT" "$run_pid" "$t0"); then
+  if ! result=$(python3 "$helper" ready "$PORT" "$run_pid" "$t0" "$SMOKE_TIMEOUT"); then
     sed 's/^/  server: /' "$log" >&2
     fail "serve never became ready"
   fi
@@ -227,7 +235,7 @@ for i in $(seq "$RUNS"); do
     sed 's/^/  server: /' "$log"
   fi
   kill -TERM "$server_pid"
-  for _ in $(seq 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.2; done
+  for _ in $(seq $((SMOKE_TIMEOUT * 5))); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.2; done
   kill -0 "$run_pid" 2>/dev/null && fail "serve did not stop on SIGTERM"
   wait "$run_pid" || true
   run_pid="" server_pid=""

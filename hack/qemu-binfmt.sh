@@ -13,7 +13,7 @@
 #    that do not contain it. An entry without F (e.g. registered by binfmt-support) is
 #    replaced, and said so;
 # 4. checks the entry: enabled, flag F.
-# Idempotent; needs root. binfmt_misc is the kernel's, so a registration outlives the run.
+# Idempotent (silent when nothing was to do); needs root. binfmt_misc is the kernel's, so a registration outlives the run.
 set -euo pipefail
 arch=${1:?usage: $0 ARCH (arm64 | amd64)}
 host=$(dpkg --print-architecture 2>/dev/null || uname -m)
@@ -24,7 +24,8 @@ case $arch in
   amd64) cpu=x86_64 ;;
   *) echo "qemu-binfmt: unsupported architecture $arch (arm64 or amd64)" >&2; exit 2 ;;
 esac
-say() { echo "[qemu-binfmt] $*" >&2; }
+changed=0
+say() { echo "[qemu-binfmt] $*" >&2; changed=1; }
 [[ $(id -u) == 0 ]] || { echo "qemu-binfmt: running $arch binaries needs root (apt, binfmt_misc)" >&2; exit 1; }
 
 conf=/usr/lib/binfmt.d/qemu-$cpu.conf
@@ -53,4 +54,4 @@ fi
 if [[ $(head -n 1 "$entry") != enabled ]] || ! grep -q '^flags: .*F' "$entry"; then
   echo "qemu-binfmt: $entry is not usable:" >&2; cat "$entry" >&2; exit 1
 fi
-say "$arch binaries run under $(sed -n 's/^interpreter //p' "$entry") ($(grep '^flags:' "$entry"))"
+((!changed)) || say "$arch binaries run under $(sed -n 's/^interpreter //p' "$entry") ($(grep '^flags:' "$entry"))"

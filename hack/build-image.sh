@@ -15,7 +15,7 @@
 # --arch arm64 on an x86-64 machine runs debootstrap's second stage and every RUN of the
 # Dockerfile under qemu (hack/qemu-binfmt.sh installs qemu-user-static and registers it with
 # binfmt_misc): pip installs the same hashed lock, which resolves to the aarch64 wheels, and
-# the build stage's own (arm64) binutils strips. Slow (tens of minutes with vfs); its base,
+# the build stage's own (arm64) binutils strips. Slow (12 min cold with vfs here); its base,
 # tag and archive are all named for the architecture, so it never replaces the amd64 ones.
 #
 # The locks keep their pins when relocked; to move to newer releases delete

@@ -77,19 +77,21 @@ def _limit_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: 
 
 def _grpc_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:
     """gRPC must cost no throughput against binary REST once requests overlap."""
-    out = []
-    for c in (c for c in concurrencies if c >= 4):
-        grpc, rest = _cell(rows, OURS, GRPC_OIP, c), _cell(rows, OURS, BINARY_OIP, c)
-        if grpc is None or rest is None or not rest["throughput"]:
-            continue
-        ratio = grpc["throughput"] / rest["throughput"]
-        measured = f"{grpc['throughput']:.0f} / {rest['throughput']:.0f} req/s = {ratio:.0%}"
-        out.append(
-            Verdict(
-                f"gRPC OIP throughput, c={c}, vs binary OIP", measured, ">= 100%", _met(applies, ratio >= 1.0)
-            )
-        )
-    return out
+    found = (_path_ratio(rows, GRPC_OIP, BINARY_OIP, c, 1.0, applies) for c in concurrencies if c >= 4)
+    return [v for v in found if v is not None]
+
+
+def _path_ratio(
+    rows: Sequence[Row], path: str, reference: str, c: int, goal: float, applies: bool
+) -> Verdict | None:
+    """Our throughput on `path` against ours on `reference` at concurrency `c`."""
+    cell, ref = _cell(rows, OURS, path, c), _cell(rows, OURS, reference, c)
+    if cell is None or ref is None or not ref["throughput"]:
+        return None
+    ratio = cell["throughput"] / ref["throughput"]
+    measured = f"{cell['throughput']:.0f} / {ref['throughput']:.0f} req/s = {ratio:.0%}"
+    what = f"{path} throughput, c={c}, vs {reference}"
+    return Verdict(what, measured, f">= {goal:.0%}", _met(applies, ratio >= goal))
 
 
 def fastest_invoke(rows: Sequence[Row], single: Row) -> Row:
@@ -123,19 +125,9 @@ def _latency_verdicts(rows: Sequence[Row], single: Row, applies: bool) -> list[V
 
 def _json_verdicts(rows: Sequence[Row], applies: bool, c: int = 4) -> list[Verdict]:
     """JSON OIP against binary OIP, and MLflow's /invocations against JSON OIP, at c = 4."""
-    out = []
-    for path, reference in ((JSON_OIP, BINARY_OIP), (INVOCATIONS, JSON_OIP)):
-        cell, ref = _cell(rows, OURS, path, c), _cell(rows, OURS, reference, c)
-        if cell is None or ref is None or not ref["throughput"]:
-            continue
-        ratio = cell["throughput"] / ref["throughput"]
-        measured = f"{cell['throughput']:.0f} / {ref['throughput']:.0f} req/s = {ratio:.0%}"
-        out.append(
-            Verdict(
-                f"{path} throughput, c={c}, vs {reference}", measured, ">= 50%", _met(applies, ratio >= 0.5)
-            )
-        )
-    return out
+    pairs = ((JSON_OIP, BINARY_OIP), (INVOCATIONS, JSON_OIP))
+    found = (_path_ratio(rows, path, reference, c, 0.5, applies) for path, reference in pairs)
+    return [v for v in found if v is not None]
 
 
 def _peer_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:

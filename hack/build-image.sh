@@ -61,19 +61,12 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BUILD_PULL=${BUILD_PULL:-false}
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
-STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
+# shellcheck source=hack/buildah.sh
+source "$(dirname "${BASH_SOURCE[0]}")/buildah.sh"  # STORAGE_DRIVER and bh
 
 step() { printf '\n=== %s\n' "$*" >&2; }
 TMPS=()  # removed on exit, however the script ends
 trap 'rm -rf "${TMPS[@]}"' EXIT
-bh() {
-  if [[ $STORAGE_DRIVER == vfs ]]; then
-    buildah --storage-driver vfs "$@"
-  else
-    buildah --storage-driver "$STORAGE_DRIVER" --root "/var/lib/containers/storage-$STORAGE_DRIVER" \
-      --runroot "/run/containers/storage-$STORAGE_DRIVER" "$@"
-  fi
-}
 
 usage() {
   echo "usage: $0 [--relock|--relock-only] [--refresh-base] [--oci-archive] [--arch amd64|arm64]" >&2

@@ -22,17 +22,10 @@ VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -n 
 ARM_IMAGE=${1:-localhost/mlmodel-operator:$VERSION-arm64}
 AMD_IMAGE=${2:-localhost/mlmodel-operator:$VERSION}
 VENV=${MLMODEL_VENV:-$ROOT/.venv}
-STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
+# shellcheck source=hack/buildah.sh
+source "$(dirname "${BASH_SOURCE[0]}")/buildah.sh"  # STORAGE_DRIVER and bh
 export STORAGE_DRIVER
 
-bh() {
-  if [[ $STORAGE_DRIVER == vfs ]]; then
-    buildah --storage-driver vfs "$@"
-  else
-    buildah --storage-driver "$STORAGE_DRIVER" --root "/var/lib/containers/storage-$STORAGE_DRIVER" \
-      --runroot "/run/containers/storage-$STORAGE_DRIVER" "$@"
-  fi
-}
 step() { printf '\n=== %s\n' "$*" >&2; }
 fail() { echo "arm64 image smoke: FAIL: $*" >&2; exit 1; }
 ctr=""

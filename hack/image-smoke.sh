@@ -33,16 +33,9 @@ SMOKE_TIMEOUT=${SMOKE_TIMEOUT:-60}
 MODELS=$ROOT/tests/fixtures/models
 MODEL=classifier_uint8.tflite
 
-STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}  # as for hack/build-image.sh
+# shellcheck source=hack/buildah.sh
+source "$(dirname "${BASH_SOURCE[0]}")/buildah.sh"  # STORAGE_DRIVER and bh
 
-bh() {
-  if [[ $STORAGE_DRIVER == vfs ]]; then
-    buildah --storage-driver vfs "$@"
-  else
-    buildah --storage-driver "$STORAGE_DRIVER" --root "/var/lib/containers/storage-$STORAGE_DRIVER" \
-      --runroot "/run/containers/storage-$STORAGE_DRIVER" "$@"
-  fi
-}
 step() { printf '\n=== %s\n' "$*" >&2; }
 fail() { echo "image smoke: FAIL: $*" >&2; exit 1; }
 

@@ -19,8 +19,8 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from mlmodel_fetch.errors import FetchError
-from mlmodel_server.runtime.fbmodel import NOT_TFLITE, classifier_classes, is_tflite
-from mlmodel_server.runtime.metadata import parse_labels
+from mlmodel_tflite.fbmodel import NOT_TFLITE, classifier_classes, is_tflite
+from mlmodel_tflite.metadata import parse_labels
 
 TFLITE, TEXT, OTHER = "TFLite", "Text", "Other"
 # Larger files are not counted as labels files: the description must stay cheap to make.

@@ -1,7 +1,7 @@
 """`python -m mlmodel_operator` and `python -m mlmodel_fetch` build their own subcommand's
 parser: they answer as `mlmodel operator` and `mlmodel fetch` do, and never import the
-umbrella CLI (mlmodel_server.cli), which imports them. The control plane's code imports
-nothing of the server package."""
+umbrella CLI (mlmodel_server.cli), which imports them. The control plane's and the fetcher's
+code imports nothing of the server package."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+import mlmodel_fetch
 import mlmodel_operator
+import mlmodel_tflite
 
 ENTRIES = {"mlmodel_operator": "operator", "mlmodel_fetch": "fetch"}
 MISUSES = {"mlmodel_operator": ["--metrics-port", "x"], "mlmodel_fetch": ["--dest", "d"]}
@@ -45,9 +48,11 @@ def test_python_m_usage_errors_are_one_line(package: str) -> None:
     assert run.stderr == python("-m", "mlmodel_server.cli", ENTRIES[package], *MISUSES[package]).stderr
 
 
-def test_no_control_plane_module_imports_the_server_package() -> None:
+@pytest.mark.parametrize("package", [mlmodel_operator, mlmodel_fetch, mlmodel_tflite])
+def test_no_control_plane_or_fetch_module_imports_the_server_package(package: ModuleType) -> None:
+    """The operator and the fetcher read model files with mlmodel_tflite, not the server's runtime."""
     offenders = []
-    for path in Path(mlmodel_operator.__file__).parent.rglob("*.py"):
+    for path in Path(str(package.__file__)).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

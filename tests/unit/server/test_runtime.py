@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from mlmodel_server.errors import InvalidInput
-from mlmodel_server.runtime import fbmodel, interpreter
-from mlmodel_server.runtime.metadata import parse_labels, read_metadata
+from mlmodel_server.runtime import interpreter
 from mlmodel_server.runtime.model import ModelConfig, TFLiteModel
+from mlmodel_tflite import fbmodel
+from mlmodel_tflite.metadata import parse_labels, read_metadata
 from tests.conftest import MODELS
 
 

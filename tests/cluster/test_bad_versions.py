@@ -15,11 +15,9 @@ so the kubelet's message is the tail of its log.
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from test_operator import (
     setup_fruit,
     sha,
 )
+from tests.support.archives import tar_gz
 
 pytestmark = pytest.mark.cluster
 MODELS = REPO / "tests" / "fixtures" / "models"
@@ -160,16 +159,6 @@ def test_checksum_mismatch_keeps_the_old_version(objs: Objects) -> None:
     publish_v2(objs, cm_version("2", "fruit-v2", sha256=sha(b"other bytes")))
     assert_old_version_serves(objs, old, "ChecksumMismatch", "sha256 mismatch")
     assert pinned(objs, "fruit-mlmodel")[0]["version"] == "1"
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import io
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.support import tls
+from tests.support.archives import tar_gz
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "tests" / "fixtures" / "models"
@@ -26,14 +25,8 @@ def sha(data: bytes) -> str:
 
 
 def tarball(files: dict[str, bytes]) -> bytes:
-    """A reproducible .tar.gz (fixed order, mtimes and owners)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(files[name]), 0o644
-            tar.addfile(info, io.BytesIO(files[name]))
-    return raw.getvalue()
+    """A .tar.gz with its members sorted by name (tar_gz fixes mtimes, owners and modes)."""
+    return tar_gz(dict(sorted(files.items())))
 
 
 def fruit_package() -> bytes:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.archives import tar_gz
 
 from mlmodel_fetch.cli import main
 from mlmodel_fetch.summary import encode
@@ -89,13 +90,7 @@ def http_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_url_tar_gz_is_downloaded_and_unpacked(tmp_path: Path, http_server: str) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in (("model.tflite", FAKE_TFLITE), ("labels.txt", b"apple\nbanana\n")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    blob = buf.getvalue()
+    blob = tar_gz({"model.tflite": FAKE_TFLITE, "labels.txt": b"apple\nbanana\n"})
     (tmp_path / "www" / "pkg.tar.gz").write_bytes(blob)
     dest = tmp_path / "d"
     rc = main(

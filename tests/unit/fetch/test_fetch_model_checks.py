@@ -4,13 +4,11 @@ in its termination message), and described by `contents` the way the operator re
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
+from tests.support.archives import tar_gz, zipped
 
 from mlmodel_fetch import contents
 from mlmodel_fetch.cli import main
@@ -20,24 +18,6 @@ MODELS = Path(__file__).resolve().parents[2] / "fixtures" / "models"
 MODEL = (MODELS / "classifier_uint8.tflite").read_bytes()  # a 4-class classifier
 LABELS = (MODELS / "classifier_labels.txt").read_bytes()
 TEXT = b"this is a text file, not a model\n" * 10
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def zipped(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def fetch(tmp_path: Path, name: str, data: bytes, *extra: str) -> tuple[int, dict, Path]:

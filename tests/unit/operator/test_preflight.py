@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import inputs, owner, url_pkg
+from tests.support.archives import tar_gz
 
 from mlmodel_fetch.contents import Contents, FileFacts
 from mlmodel_operator import preflight, verify
@@ -28,16 +27,6 @@ MODEL = (MODELS / "classifier_uint8.tflite").read_bytes()  # a classifier of 4 c
 LABELS = (MODELS / "classifier_labels.txt").read_bytes()  # its 4 labels
 TEXT = b"this is a text file, not a model\n" * 10
 MB = 1 << 20
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def cm_version(version: str, key: str, data: bytes) -> dict[str, Any]:

@@ -91,12 +91,23 @@ def _termination(env: Mapping[str, str], prefix: str) -> Termination:
     return Termination(prestop, grace)
 
 
-def _activator(raw: str) -> str | None:
-    """`namespace/name`: the routing target must be unambiguous across namespaces."""
-    raw = raw.strip()
-    if raw and (raw.count("/") != 1 or raw.startswith("/") or raw.endswith("/")):
-        raise ConfigError(f"MLMODEL_OPERATOR_ACTIVATOR_SERVICE={raw!r}: expected namespace/name")
-    return raw or None
+@dataclass(frozen=True)
+class ServiceRef:
+    """A Service named across namespaces: the routing target must be unambiguous."""
+
+    namespace: str
+    name: str
+
+
+def _service_ref(env: Mapping[str, str], name: str) -> ServiceRef | None:
+    """`namespace/name`, split once here so no reader parses it again; empty: None."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    namespace, _, service = raw.partition("/")
+    if not namespace or not service or "/" in service:
+        raise ConfigError(f"{name}={raw!r}: expected namespace/name")
+    return ServiceRef(namespace, service)
 
 
 @dataclass(frozen=True)
@@ -124,7 +135,7 @@ class Config:
     # at a fake, since kwok's pods have no address.
     pod_metrics_url: str = DEFAULT_POD_METRICS_URL
     pod_metrics_timeout: float = 3.0
-    activator_service: str | None = None  # "namespace/name" of the shared activator; None: no waking
+    activator_service: ServiceRef | None = None  # the shared activator; None: no waking
     clock_offset_seconds: float = 0.0
     clock_offset_file: str | None = None  # tests move time by rewriting this file
     log_level: str = "INFO"
@@ -154,7 +165,7 @@ class Config:
             termination=_termination(e, p),
             pod_metrics_url=e.get(p + "POD_METRICS_URL", "").strip() or DEFAULT_POD_METRICS_URL,
             pod_metrics_timeout=_float(e, p + "POD_METRICS_TIMEOUT", 3.0),
-            activator_service=_activator(e.get(p + "ACTIVATOR_SERVICE", "")),
+            activator_service=_service_ref(e, p + "ACTIVATOR_SERVICE"),
             clock_offset_seconds=_float(e, p + "CLOCK_OFFSET", 0.0),
             clock_offset_file=e.get(p + "CLOCK_OFFSET_FILE", "").strip() or None,
             log_level=(e.get(p + "LOG_LEVEL", "").strip() or "INFO").upper(),

@@ -1,7 +1,7 @@
 """What the watch streams already told us: object bodies and who uses what.
 
-Why: kopf delivers every owner, Deployment, Service, ConfigMap and
-NetworkPolicy body as a watch event anyway. Keeping the latest one lets a
+Why: kopf delivers every owner, Deployment, Service, ConfigMap, NetworkPolicy
+and EndpointSlice body as a watch event anyway. Keeping the latest one lets a
 reconcile read its owner, packages and children without a GET each per pass
 (controller-runtime's cache does the same), and the users index answers
 "which services use package P" without LISTing every service on each event.
@@ -10,7 +10,7 @@ reconcile read its owner, packages and children without a GET each per pass
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -66,6 +66,14 @@ class Store:
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
             return self._bodies.get((kind, namespace, name))
+
+    def labelled(self, kind: str, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The stored `kind` objects of `namespace` carrying all of `labels`: a label selector's
+        LIST from memory, for children named by someone else (a controller's EndpointSlices)."""
+        wanted = labels.items()
+        with self._lock:
+            bodies = [b for k, b in self._bodies.items() if k[:2] == (kind, namespace)]
+        return [b for b in bodies if wanted <= (b["metadata"].get("labels") or {}).items()]
 
     def __len__(self) -> int:
         with self._lock:

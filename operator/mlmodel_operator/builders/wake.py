@@ -22,6 +22,7 @@ ANNOTATION_OWNER = "mlmodel.dev/owner"  # "<plural>/<name>": whose status takes 
 PLURAL = {"mlmodel": "mlmodelservices", "vision": "visionservices"}
 SLICE_MANAGER = "mlmodel.dev-operator"  # not the EndpointSlice controller's: it leaves the slice alone
 CONTROLLER_SLICES = "endpointslice-controller.k8s.io"  # the controller's, for a Service with a selector
+MIRRORED_SLICES = "endpointslicemirroring-controller.k8s.io"  # copies of a selectorless Service's Endpoints
 
 
 def should_route(wakes_now: bool, spec: dict[str, Any], stopped: bool, ready_replicas: int) -> bool:
@@ -72,6 +73,15 @@ def build_endpoint_slice(
         "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
         "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in sorted(addresses)],
     }
+
+
+def slices_of(service_name: str, manager: str) -> dict[str, str]:
+    """The labels of the EndpointSlices `manager` keeps for the Service `service_name`.
+
+    Both controllers also copy the Service's labels (the mirroring one by way of the
+    Endpoints), ours among them, so the operator's EndpointSlice watch stores these slices.
+    """
+    return {"kubernetes.io/service-name": service_name, "endpointslice.kubernetes.io/managed-by": manager}
 
 
 def activator_endpoints(slices: list[dict[str, Any]]) -> tuple[list[str], int | None]:

@@ -19,9 +19,8 @@ from typing import Any
 
 from mlmodel_operator import FIELD_MANAGER
 from mlmodel_operator.builders import autoscaler, common
-from mlmodel_operator.handlers.networkpolicy import delete_exactly
 from mlmodel_operator.handlers.runtime import Runtime
-from mlmodel_operator.k8s.client import object_path
+from mlmodel_operator.k8s.client import delete_exactly, object_path
 from mlmodel_operator.k8s.compare import covers, with_manifest_hash
 from mlmodel_operator.status import autoscaling as autoscaling_status
 from mlmodel_operator.status.conditions import stamp

@@ -11,13 +11,13 @@ from typing import Any
 
 from mlmodel_operator.builders import common, network
 from mlmodel_operator.handlers.runtime import Runtime
-from mlmodel_operator.k8s.client import ApiError, Kube, is_not_found
+from mlmodel_operator.k8s.client import delete_exactly
 
 
 def sync_network_policy(rt: Runtime, owner: dict[str, Any], component: str) -> None:
     """Server-side apply the policy when enabled; delete ours when disabled."""
     activator = rt.config.activator_service
-    policy = network.build_network_policy(owner, component, activator.split("/")[0] if activator else None)
+    policy = network.build_network_policy(owner, component, activator.namespace if activator else None)
     if policy is not None:
         rt.ensure(policy)  # an idle resync writes nothing
         return
@@ -28,13 +28,3 @@ def sync_network_policy(rt: Runtime, owner: dict[str, Any], component: str) -> N
         return
     delete_exactly(rt.kube, network.policy_path(namespace, name), existing["metadata"]["uid"])
     rt.store.remove(existing)
-
-
-def delete_exactly(kube: Kube, path: str, uid: str) -> None:
-    """The uid precondition: never delete a child recreated since we read it."""
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
-    try:
-        kube.request("DELETE", path, body=body)
-    except ApiError as exc:
-        if not is_not_found(exc) and exc.status != 409:
-            raise

@@ -359,3 +359,17 @@ class Kube:
             if is_not_found(exc):
                 return None  # deleted while we were reconciling
             raise
+
+
+def delete_exactly(kube: Kube, path: str, uid: str) -> None:
+    """The uid precondition: never delete a child recreated since we read it.
+
+    Idempotent like `apply`: an object already gone (404) or replaced (409, the precondition)
+    is what the caller wanted, not a failure.
+    """
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+    try:
+        kube.request("DELETE", path, body=body)
+    except ApiError as exc:
+        if not is_not_found(exc) and exc.status != 409:
+            raise

@@ -17,6 +17,7 @@ from lightkube.config.models import Cluster, User
 from mlmodel_operator.k8s.client import (
     ApiError,
     Kube,
+    delete_exactly,
     is_namespace_terminating,
     is_not_found,
     kubeconfig_path,
@@ -94,6 +95,23 @@ def test_status_answers_are_classified_by_code_and_reason() -> None:
     assert is_namespace_terminating(raised.value) and str(raised.value).endswith("NamespaceTerminating")
     kube, _ = kube_for(config, httpx2.Response(404, json={"kind": "Status", "code": 404}))
     assert kube.get("/api/v1/namespaces/ns/configmaps/x") is None
+
+
+@pytest.mark.parametrize("code", [200, 404, 409])
+def test_delete_exactly_sends_the_uid_precondition_and_takes_gone_or_replaced_as_done(code: int) -> None:
+    config = KubeConfig.from_one(cluster=Cluster(server="https://a.test"), user=User(token="t"))
+    kube, seen = kube_for(config, httpx2.Response(code, json={"kind": "Status", "code": code}))
+    delete_exactly(kube, "/api/v1/namespaces/ns/endpoints/x", "uid-7")
+    [request] = seen
+    assert (request.method, request.url.path) == ("DELETE", "/api/v1/namespaces/ns/endpoints/x")
+    assert httpx2.Response(200, content=request.content).json()["preconditions"] == {"uid": "uid-7"}
+
+
+def test_delete_exactly_raises_any_other_refusal() -> None:
+    config = KubeConfig.from_one(cluster=Cluster(server="https://a.test"), user=User(token="t"))
+    kube, _ = kube_for(config, httpx2.Response(403, json={"kind": "Status", "code": 403}))
+    with pytest.raises(ApiError):
+        delete_exactly(kube, "/api/v1/namespaces/ns/endpoints/x", "uid-7")
 
 
 def test_kopf_gets_the_same_cluster_and_credentials(tmp_path: Path) -> None:

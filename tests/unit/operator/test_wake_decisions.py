@@ -11,7 +11,7 @@ from tests.unit.operator.helpers import owner
 from mlmodel_operator.builders import wake
 from mlmodel_operator.builders.children import build_service
 from mlmodel_operator.clock import format_time
-from mlmodel_operator.config import Config, ConfigError
+from mlmodel_operator.config import Config, ConfigError, ServiceRef
 from mlmodel_operator.status.runstate import decide, wakes
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -108,7 +108,12 @@ def test_the_slice_points_the_http_port_at_the_ready_activator_pods():
 
 
 def test_the_activator_setting_names_one_service():
-    assert Config.from_env({"MLMODEL_OPERATOR_ACTIVATOR_SERVICE": "sys/act"}).activator_service == "sys/act"
+    config = Config.from_env({"MLMODEL_OPERATOR_ACTIVATOR_SERVICE": " sys/act "})
+    assert config.activator_service == ServiceRef("sys", "act")
     assert Config.from_env({}).activator_service is None
-    with pytest.raises(ConfigError, match="namespace/name"):
-        Config.from_env({"MLMODEL_OPERATOR_ACTIVATOR_SERVICE": "act"})
+
+
+@pytest.mark.parametrize("raw", ["act", "/act", "sys/", "sys/act/x", "/"])
+def test_a_malformed_activator_setting_is_refused_naming_the_variable(raw):
+    with pytest.raises(ConfigError, match=r"^MLMODEL_OPERATOR_ACTIVATOR_SERVICE=.*: expected namespace/name"):
+        Config.from_env({"MLMODEL_OPERATOR_ACTIVATOR_SERVICE": raw})

@@ -37,6 +37,25 @@ def test_the_store_drops_managed_fields() -> None:
     assert "managedFields" not in store.get("Service", "ns", "s")["metadata"]  # type: ignore[index]
 
 
+def test_the_store_answers_a_label_selector_within_one_kind_and_namespace() -> None:
+    """How a pass finds the EndpointSlices a controller named itself, without a LIST."""
+    store = Store()
+    wanted = {"kubernetes.io/service-name": "s", "endpointslice.kubernetes.io/managed-by": "c"}
+    store.put(body("EndpointSlice", "s-abc", "1", meta={"labels": {**wanted, "app": "x"}}))
+    store.put(
+        body(
+            "EndpointSlice",
+            "s-mirror",
+            "1",
+            meta={"labels": {**wanted, "endpointslice.kubernetes.io/managed-by": "m"}},
+        )
+    )
+    store.put(body("EndpointSlice", "other", "1", meta={"namespace": "elsewhere", "labels": wanted}))
+    store.put(body("Service", "s", "1", meta={"labels": wanted}))
+    store.put(body("EndpointSlice", "bare", "1"))
+    assert [b["metadata"]["name"] for b in store.labelled("EndpointSlice", "ns", wanted)] == ["s-abc"]
+
+
 def test_the_users_index_answers_who_uses_a_package() -> None:
     index = UsersIndex()
     spec = {"packages": [{"name": "m", "package": "fruit"}, {"name": "l", "package": "labels"}]}

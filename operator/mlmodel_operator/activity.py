@@ -3,23 +3,21 @@
 Why a GET of the pods and not an annotation the pods write: inference pods run without a
 ServiceAccount token or any API permission (the restricted design), and a write per
 request burst would load the API server and wake the operator on every one. The operator
-reads instead, and only when an idle stop is due (status/idlestop.py), a few pods at once.
+reads instead (podmetrics.py, as a canary step's gates do), and only when an idle stop is
+due (status/idlestop.py).
 """
 
 from __future__ import annotations
 
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlmodel_operator import podmetrics
 from mlmodel_operator.status.idlestop import Seen
 
 LAST_REQUEST = "mlmodel_last_request_timestamp_seconds"
-MAX_READS = 8  # pods read at once
-MAX_BYTES = 4 << 20  # an exposition text larger than this is not our server's
 
 
 def last_request(text: str) -> datetime | None:
@@ -40,30 +38,17 @@ def running(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def url_of(pod: dict[str, Any], template: str) -> str:
-    meta, ip = pod.get("metadata") or {}, pod["status"]["podIP"]
-    host = f"[{ip}]" if ":" in ip else ip
-    return template.format(ip=host, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
-
-
 def read(pods: list[dict[str, Any]], template: str, timeout: float) -> Seen:
-    """Read every running pod (a few at a time) and keep the newest request."""
-    found = running(pods)
-    if not found:
-        return Seen()
-    with ThreadPoolExecutor(min(MAX_READS, len(found)), thread_name_prefix="activity-read") as pool:
-        results = list(pool.map(lambda p: _read(p, template, timeout), found))
+    """Read every running pod (a few at a time) and keep the newest request; a pod that
+    cannot be read counts as read and is named."""
+    results = podmetrics.read(
+        podmetrics.targets(running(pods), template),
+        timeout,
+        lambda text: Seen(last_request(text), pods=1),
+        lambda why: Seen(pods=1, unreadable=(why,)),
+        "activity-read",
+    )
     total = Seen()
     for result in results:
         total = total.plus(result)
     return total
-
-
-def _read(pod: dict[str, Any], template: str, timeout: float) -> Seen:
-    name = (pod.get("metadata") or {}).get("name", "")
-    try:
-        with urllib.request.urlopen(url_of(pod, template), timeout=timeout) as resp:
-            text = resp.read(MAX_BYTES).decode("utf-8", "replace")
-        return Seen(last_request(text), pods=1)
-    except (OSError, ValueError) as exc:
-        return Seen(pods=1, unreadable=(f"{name}: {exc}",))

@@ -2,22 +2,23 @@
 
 Why from the pods and not a Prometheus server: the operator must not depend on one being
 installed (an edge cluster rarely has it), and a step's gates must count only the pods of
-that step's template, whose counters start at zero with the pod. The families are those of
+that step's template, whose counters start at zero with the pod. The pods are read by
+podmetrics.py (as idle stop reads them); the families are those of
 `mlmodel_server.canary.metrics`.
 """
 
 from __future__ import annotations
 
 import math
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlmodel_operator.podmetrics import Target
+from mlmodel_operator.podmetrics import read as read_pods
+
 QUANTILE = 0.99
-MAX_READS = 8  # pods read at once
 
 
 @dataclass(frozen=True)
@@ -149,42 +150,17 @@ def _take(
             add("agreements")
 
 
-@dataclass(frozen=True)
-class Target:
-    """A pod to read: its name and the URL of its metrics."""
-
-    pod: str
-    url: str
-
-
-def targets(pods: list[dict[str, Any]], url_template: str) -> list[Target]:
-    """The URLs of `pods` (those with an address), from the configured template."""
-    found = []
-    for pod in pods:
-        meta, ip = pod.get("metadata") or {}, (pod.get("status") or {}).get("podIP")
-        if ip:
-            host = f"[{ip}]" if ":" in ip else ip
-            url = url_template.format(ip=host, namespace=meta.get("namespace", ""), name=meta.get("name", ""))
-            found.append(Target(str(meta.get("name", "")), url))
-    return found
-
-
 def scrape(found: list[Target], candidate: str, timeout: float) -> Observed:
-    """Read every target (a few at a time) and sum what they report."""
-    if not found:
-        return Observed()
-    with ThreadPoolExecutor(min(MAX_READS, len(found)), thread_name_prefix="canary-read") as pool:
-        results = list(pool.map(lambda t: _read(t, candidate, timeout), found))
+    """Read every target (a few at a time) and sum what they report for `candidate`; a pod
+    that cannot be read, or whose text is not Prometheus', is named and not counted."""
+    results = read_pods(
+        found,
+        timeout,
+        lambda text: read_pod(text, candidate),
+        lambda why: Observed(unreachable=(why,)),
+        "canary-read",
+    )
     total = Observed()
     for result in results:
         total = total.plus(result)
     return total
-
-
-def _read(target: Target, candidate: str, timeout: float) -> Observed:
-    try:
-        with urllib.request.urlopen(target.url, timeout=timeout) as resp:
-            text = resp.read().decode("utf-8", "replace")
-    except (OSError, ValueError) as exc:
-        return Observed(unreachable=(f"{target.pod}: {exc}",))
-    return read_pod(text, candidate)

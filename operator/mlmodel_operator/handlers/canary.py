@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mlmodel_operator import API_VERSION
+from mlmodel_operator import API_VERSION, podmetrics
 from mlmodel_operator.builders.candidate import CandidatePods
 from mlmodel_operator.canary import observe
 from mlmodel_operator.canary.experiment import Experiment, experiment
@@ -78,7 +78,7 @@ def finish(
     observed = None
     if due(step.spec, step.state, rollout, now):
         serving = [p for p in pods if pod_ready(p) and pod_hash(p) == desired_hash]
-        found = observe.targets(serving, rt.config.pod_metrics_url)
+        found = podmetrics.targets(serving, rt.config.pod_metrics_url)
         observed = observe.scrape(found, step.state.candidate, rt.config.pod_metrics_timeout)
     state, wait = advance(step.spec, step.state, rollout, observed, now)
     if wait is not None:

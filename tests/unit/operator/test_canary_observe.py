@@ -14,7 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from tests.conftest import MODELS
 
-from mlmodel_operator.canary.observe import Observed, quantile, read_pod, scrape, targets
+from mlmodel_operator import podmetrics
+from mlmodel_operator.canary.observe import Observed, quantile, read_pod, scrape
+from mlmodel_operator.podmetrics import targets
 from mlmodel_server.canary.split import SplitCollector, SplitPlan, VersionSplit
 from mlmodel_server.runtime.model import ModelConfig, TFLiteModel
 
@@ -110,3 +112,15 @@ def test_scrape_reads_every_pod_and_names_the_ones_it_could_not(metrics_server):
     seen = scrape(found, "3", timeout=2)
     assert (seen.pods, seen.answers, seen.comparisons, seen.agreement) == (2, 200, 200, 1.0)
     assert seen.unreachable and seen.unreachable[0].startswith("gone: ")
+
+
+def test_a_pod_whose_text_is_not_prometheus_is_named_not_raised(metrics_server):
+    """podmetrics.read, which idle stop shares: a parse error is the pod's, like a failed GET."""
+    found = targets(
+        [{"metadata": {"name": "a"}, "status": {"podIP": "127.0.0.1"}}], metrics_server + "/{name}"
+    )
+
+    def parse(text: str) -> str:
+        raise ValueError("Invalid line: <html>")
+
+    assert podmetrics.read(found, 2, parse, lambda why: why) == ["a: Invalid line: <html>"]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 from grpc import aio
 
-from loadgen import REQUEST_TIMEOUT_S, CellResult, WindowMeter, _metered, _Tally, run
+from loadgen import REQUEST_TIMEOUT_S, CellResult, Tally, WindowMeter, cell, run
 
 METHOD = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -36,7 +36,7 @@ async def call(host: str, port: int, request: GrpcRequest) -> bytes:
         return await infer(request.body, timeout=REQUEST_TIMEOUT_S)
 
 
-async def _worker(host: str, port: int, body: bytes, tally: _Tally) -> None:
+async def _worker(host: str, port: int, body: bytes, tally: Tally) -> None:
     async with aio.insecure_channel(f"{host}:{port}") as channel:
         infer = channel.unary_unary(METHOD)
         while time.perf_counter() < tally.window[1]:
@@ -58,15 +58,11 @@ async def closed_loop(
     timing: tuple[float, float],
     meters: Sequence[WindowMeter] = (),
 ) -> CellResult:
-    """`concurrency` workers back to back for warm-up + duration (`timing`); only the window counts."""
-    warmup_s, duration_s = timing
-    start = time.perf_counter() + warmup_s
-    tally = _Tally((start, start + duration_s))
-    workers = [_worker(host, port, request.body, tally) for _ in range(concurrency)]
-    _, measured = await asyncio.gather(asyncio.gather(*workers), _metered(tally.window, meters))
-    result = CellResult.from_latencies(tally.latencies, duration_s, tally.errors, tally.first_error)
-    result.window = measured
-    return result
+    """`concurrency` workers back to back for warm-up + duration (`timing`); only the window counts
+    (loadgen.cell, as for HTTP)."""
+    return await cell(
+        lambda tally: [_worker(host, port, request.body, tally) for _ in range(concurrency)], timing, meters
+    )
 
 
 def measure(

@@ -156,7 +156,7 @@ async def fetch(host: str, port: int, request: HttpRequest) -> HttpResponse:
 
 
 @dataclass
-class _Tally:
+class Tally:
     """Latencies of the requests that completed inside the measured window."""
 
     window: tuple[float, float]
@@ -174,7 +174,7 @@ class _Tally:
             self.first_error = self.first_error or error
 
 
-async def _worker(host: str, port: int, wire: bytes, tally: _Tally) -> None:
+async def _worker(host: str, port: int, wire: bytes, tally: Tally) -> None:
     conn = Connection(host, port)
     try:
         while time.perf_counter() < tally.window[1]:
@@ -205,12 +205,25 @@ async def closed_loop(
     meters: Sequence[WindowMeter] = (),
 ) -> CellResult:
     """`concurrency` workers back to back for warm-up + duration (`timing`); only the window counts."""
+    wire = request.wire(host, port)
+    return await cell(
+        lambda tally: [_worker(host, port, wire, tally) for _ in range(concurrency)], timing, meters
+    )
+
+
+async def cell(
+    workers: Callable[[Tally], list[Coroutine[Any, Any, None]]],
+    timing: tuple[float, float],
+    meters: Sequence[WindowMeter] = (),
+) -> CellResult:
+    """One cell of a closed loop, whatever the transport (HTTP here, gRPC in grpcload.py):
+    the window opens after the warm-up (`timing`: warm-up, duration), the meters run over it,
+    and the cell counts the requests that ended inside it. `workers(tally)` are the loops
+    that send back to back until the window closes; each request's own cost stays in them."""
     warmup_s, duration_s = timing
     start = time.perf_counter() + warmup_s
-    tally = _Tally((start, start + duration_s))
-    wire = request.wire(host, port)
-    workers = [_worker(host, port, wire, tally) for _ in range(concurrency)]
-    _, measured = await asyncio.gather(asyncio.gather(*workers), _metered(tally.window, meters))
+    tally = Tally((start, start + duration_s))
+    _, measured = await asyncio.gather(asyncio.gather(*workers(tally)), _metered(tally.window, meters))
     result = CellResult.from_latencies(tally.latencies, duration_s, tally.errors, tally.first_error)
     result.window = measured
     return result

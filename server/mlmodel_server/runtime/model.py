@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from mlmodel_tflite.fbmodel import NOT_TFLITE, is_tflite
+from mlmodel_tflite.metadata import ModelMetadata, parse_labels, read_metadata
+
 from ..columns import Column
 from ..errors import InvalidInput, ModelLoadError
-from .fbmodel import NOT_TFLITE, is_tflite
 from .interpreter import interpreter_class, new_interpreter
-from .metadata import ModelMetadata, parse_labels, read_metadata
 from .pool import InterpreterPool
 from .roles import model_kind
 from .stats import ModelStats

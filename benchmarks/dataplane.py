@@ -1,6 +1,6 @@
 """Data-plane benchmark: our server against the physical limit, KServe and MLflow, in one run.
 
-    python3 benchmarks/dataplane.py [--duration 10] [--mediapipe]
+    python3 benchmarks/dataplane.py [--duration 10] [--models bench,tiny] [--mediapipe]
 
 For each model it measures, side by side on this machine:
   * the physical limit: a raw in-process LiteRT invoke loop (no HTTP) in the
@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -64,6 +64,7 @@ class Settings:
     quiet_cores: float = 0.25
     retry_budget_s: float = 120.0
     server_args: tuple[str, ...] = ()
+    models: tuple[str, ...] = ("bench",)  # keys of FIXTURE_MODELS
 
 
 def log(message: str) -> None:
@@ -73,8 +74,14 @@ def log(message: str) -> None:
 # -- what to serve -------------------------------------------------------------
 
 
-def selected_workloads(mediapipe: bool) -> list[wl.Workload]:
-    found = [wl.load("bench", FIXTURES / "bench_classifier.tflite", FIXTURES / "bench_labels.txt")]
+# Fixture models by their key in tables: bench_classifier (an invoke of a few ms, where the
+# targets on overhead are stated), bench_tiny and bench_mlp (where overhead dominates).
+FIXTURE_MODELS = {"bench": "bench_classifier", "tiny": "bench_tiny", "mlp": "bench_mlp"}
+
+
+def selected_workloads(keys: Sequence[str], mediapipe: bool) -> list[wl.Workload]:
+    labels = FIXTURES / "bench_labels.txt"
+    found = [wl.load(key, FIXTURES / f"{FIXTURE_MODELS[key]}.tflite", labels) for key in keys]
     if mediapipe:
         found.append(wl.load("face", _mediapipe_model(), None))
     return found
@@ -323,6 +330,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool, list[Path] | Non
         "--warmup", type=float, default=2.0, help="unmeasured seconds before each cell (default 2)"
     )
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated (default 1,4,16)")
+    parser.add_argument(
+        "--models",
+        default="bench,tiny",
+        help=f"comma-separated fixture models, of {','.join(FIXTURE_MODELS)} (default %(default)s)",
+    )
     parser.add_argument("--mediapipe", action="store_true", help="also the published MediaPipe face detector")
     parser.add_argument("--no-peers", action="store_true", help="skip KServe and MLflow")
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -364,10 +376,19 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, bool, list[Path] | Non
             quiet_cores=args.quiet_cores,
             retry_budget_s=args.retry_budget,
             server_args=tuple(shlex.split(args.server_args)),
+            models=_model_keys(parser, args.models),
         ),
         args.mediapipe,
         args.render,
     )
+
+
+def _model_keys(parser: argparse.ArgumentParser, value: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = [k for k in keys if k not in FIXTURE_MODELS]
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(unknown)}; known: {', '.join(FIXTURE_MODELS)}")
+    return keys
 
 
 def render(settings: Settings, results: list[Path]) -> int:
@@ -399,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     peer_venvs = prepare_peers(settings.peers)
     log(f"server logs in {settings.log_dir}")
     quiet = cpustat.Quiet(settings.quiet_cores, settings.retry_budget_s, log)
-    models = [Bench(settings, w, peer_venvs, quiet).run() for w in selected_workloads(mediapipe)]
+    workloads = selected_workloads(settings.models, mediapipe)
+    models = [Bench(settings, w, peer_venvs, quiet).run() for w in workloads]
     print(write_outputs(settings, machine(peer_venvs, date), models))
     log(f"done in {time.monotonic() - started:.0f} s; results in {settings.out_dir}")
     return 0

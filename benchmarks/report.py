@@ -14,6 +14,7 @@ from workloads import BINARY_OIP, GRPC_OIP, INVOCATIONS, JSON_OIP, PATHS, VISION
 OURS, KSERVE, MLFLOW, RAW, PROXY = "mlmodel", "KServe", "MLflow", "raw LiteRT", "remote vision proxy"
 SINGLE_INVOKE = "1 interpreter(s) x 1 thread(s)"
 TARGET_MIN_INVOKE_MS = 2.0  # the targets are stated for models of at least this invoke time
+TINY_MAX_INVOKE_MS = 0.3  # below it the server's own cost dominates: targets of their own
 NOISY = " †"  # other processes kept the cores busy during this cell
 README_START, README_END = "<!-- dataplane:start -->", "<!-- dataplane:end -->"
 
@@ -49,6 +50,8 @@ def verdicts(rows: Sequence[Row], concurrencies: Sequence[int]) -> list[Verdict]
     single = _cell(rows, RAW, SINGLE_INVOKE)
     if single is None:
         return []
+    if single["p50_ms"] < TINY_MAX_INVOKE_MS:
+        return _tiny_verdicts(rows, concurrencies)
     applies = single["p50_ms"] >= TARGET_MIN_INVOKE_MS
     found = _limit_verdicts(rows, concurrencies, applies)
     found += _grpc_verdicts(rows, concurrencies, applies)
@@ -58,7 +61,15 @@ def verdicts(rows: Sequence[Row], concurrencies: Sequence[int]) -> list[Verdict]
     return found
 
 
-def _limit_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:
+def _tiny_verdicts(rows: Sequence[Row], concurrencies: Sequence[int]) -> list[Verdict]:
+    """A model where overhead dominates: binary OIP >= 60% of raw and >= 10x KServe's."""
+    found = _limit_verdicts(rows, concurrencies, True, goal=0.6)
+    return found + _peer_verdicts(rows, concurrencies, True, ((KSERVE, BINARY_OIP),), goal=10.0)
+
+
+def _limit_verdicts(
+    rows: Sequence[Row], concurrencies: Sequence[int], applies: bool, goal: float = 0.9
+) -> list[Verdict]:
     limit = raw_limit(rows)
     out = []
     for c in (c for c in concurrencies if c >= 4):
@@ -67,11 +78,8 @@ def _limit_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: 
             continue
         ratio = cell["throughput"] / limit["throughput"]
         measured = f"{cell['throughput']:.0f} / {limit['throughput']:.0f} req/s = {ratio:.0%}"
-        out.append(
-            Verdict(
-                f"binary OIP throughput, c={c}, vs raw limit", measured, ">= 90%", _met(applies, ratio >= 0.9)
-            )
-        )
+        what = f"binary OIP throughput, c={c}, vs raw limit"
+        out.append(Verdict(what, measured, f">= {goal:.0%}", _met(applies, ratio >= goal)))
     return out
 
 
@@ -130,16 +138,25 @@ def _json_verdicts(rows: Sequence[Row], applies: bool, c: int = 4) -> list[Verdi
     return [v for v in found if v is not None]
 
 
-def _peer_verdicts(rows: Sequence[Row], concurrencies: Sequence[int], applies: bool) -> list[Verdict]:
+PEER_PATHS = ((KSERVE, BINARY_OIP), (KSERVE, GRPC_OIP), (KSERVE, JSON_OIP), (MLFLOW, INVOCATIONS))
+
+
+def _peer_verdicts(
+    rows: Sequence[Row],
+    concurrencies: Sequence[int],
+    applies: bool,
+    pairs: Sequence[tuple[str, str]] = PEER_PATHS,
+    goal: float = 2.0,
+) -> list[Verdict]:
     out = []
-    for peer, path in ((KSERVE, BINARY_OIP), (KSERVE, GRPC_OIP), (KSERVE, JSON_OIP), (MLFLOW, INVOCATIONS)):
+    for peer, path in pairs:
         ratios = [_peer_ratio(rows, peer, path, c) for c in concurrencies]
         known = [r for r in ratios if r is not None]
         if not known:
             continue
         measured = ", ".join(f"c={c}: {r:.2f}x" for c, r in zip(concurrencies, ratios, strict=True) if r)
-        met = _met(applies, min(known) >= 2.0)
-        out.append(Verdict(f"throughput vs {peer}, {path}", measured, ">= 2x", met))
+        met = _met(applies, min(known) >= goal)
+        out.append(Verdict(f"throughput vs {peer}, {path}", measured, f">= {goal:g}x", met))
     return out
 
 

@@ -22,6 +22,11 @@ operator's own reads per minute there. Targets: 1000 Ready in < 120 s, RSS < 250
 benchmarks/results/controlplane.json and .png.
 `--operator-env KEY=VALUE` passes settings the operator reads (e.g. the resync interval) to
 try a change; `--tag` then keeps those results apart (controlplane-<tag>.json).
+
+`--peer kserve` measures KServe's controller instead, the same way on the same kind of cluster:
+its manager built from its Go module (hack/build-kserve.sh), N InferenceServices in
+RawDeployment mode (benchmarks/peers/kserve_controller.py); results go to
+controlplane-peer-kserve.json with the same fields (`operator` there means the peer).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -95,6 +100,34 @@ class Options:
     quiet_cores: float = 0.5
     quiet_wait: float = 45.0
     replot: bool = False
+    peer: str = ""  # "": our operator; "kserve": KServe's controller (benchmarks/peers/)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a run measures: our operator, or a peer controller serving its own kind.
+
+    Everything a run needs to tell about the controller under test: how to install and start
+    it (`start`, returns the process, its log, its metrics URL and facts for the report), the
+    objects applied, the kind watched for Ready, its own request counters, which apiserver rows
+    are its own (`share`), the kinds whose writes the idle window counts, its Events' reporter.
+    """
+
+    name: str
+    start: Callable[
+        [LocalCluster, Kube, Path, Options], tuple[subprocess.Popen[bytes], Path, str, dict[str, Any]]
+    ]
+    manifest: Callable[[int], dict[str, Any]]
+    api: str  # group/version of the served kind
+    plural: str  # its resource name
+    counters: Callable[[str], dict[str, float]]
+    share: Callable[[Counter[probes.Key]], Counter[probes.Key]]
+    watched: frozenset[str]
+    event_reporter: str
+
+    def path(self, name: str | None = None) -> str:
+        collection = f"/apis/{self.api}/namespaces/{NAMESPACE}/{self.plural}"
+        return collection if name is None else f"{collection}/{name}"
 
 
 @dataclass
@@ -107,6 +140,7 @@ class Bench:
     log: Path
     metrics_url: str
     sampler: probes.ProcSampler
+    subject: Subject
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,7 +157,11 @@ def prepare_cluster(cluster: LocalCluster, kube: Kube) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     for crd in ("modelpackages", "mlmodelservices", "visionservices"):
         cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}.{GROUP}")
-    kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE, "labels": RESTRICTED}})
+    make_namespace(kube, RESTRICTED)
+
+
+def make_namespace(kube: Kube, labels: dict[str, str]) -> None:
+    kube.request("POST", "/api/v1/namespaces", body={"metadata": {"name": NAMESPACE, "labels": labels}})
     # Until the default ServiceAccount exists, admission rejects every pod of the namespace.
     sa = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"
     wait_until(lambda: kube.get(sa), what="the default ServiceAccount", timeout=30, interval=0.2)
@@ -222,9 +260,27 @@ def condition(obj: dict[str, Any] | None, type_: str) -> str:
     return next((c.get("status", "") for c in conds if c.get("type") == type_), "")
 
 
+def start_ours(
+    cluster: LocalCluster, kube: Kube, workdir: Path, opts: Options
+) -> tuple[subprocess.Popen[bytes], Path, str, dict[str, Any]]:
+    """CRDs, namespace, the package verified, the operator running."""
+    prepare_cluster(cluster, kube)
+    seed_package(kube)
+    source = operator_source()  # the operator may change between runs of one session
+    proc, log_path, metrics_url = start_operator(cluster, workdir, opts.operator_env)
+    package = object_path(API, "ModelPackage", NAMESPACE, PACKAGE)
+    wait_until(
+        lambda: condition(kube.get(package), "Ready") == "True",
+        what="the ModelPackage Ready",
+        timeout=60,
+        interval=0.2,
+    )
+    return proc, log_path, metrics_url, {"operator_source": source}
+
+
 @contextlib.contextmanager
-def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
-    """A fresh cluster with enough kwok capacity, the package verified, the operator idle."""
+def bench_cluster(n: int, opts: Options, subject: Subject) -> Iterator[Bench]:
+    """A fresh cluster with enough kwok capacity and the controller under test idle."""
     workdir = Path(tempfile.mkdtemp(prefix=f"cp-bench-{n}-"))
     nodes = max(2, math.ceil(n / PODS_PER_NODE) + 1)
     cluster = LocalCluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
@@ -232,21 +288,11 @@ def bench_cluster(n: int, opts: Options) -> Iterator[Bench]:
     try:
         cluster.start()
         kube = admin_kube(cluster.kubeconfig, opts.apply_workers + 4)
-        prepare_cluster(cluster, kube)
-        seed_package(kube)
-        source = operator_source()  # the operator may change between runs of one session
-        proc, log_path, metrics_url = start_operator(cluster, workdir, opts.operator_env)
-        package = object_path(API, "ModelPackage", NAMESPACE, PACKAGE)
-        wait_until(
-            lambda: condition(kube.get(package), "Ready") == "True",
-            what="the ModelPackage Ready",
-            timeout=60,
-            interval=0.2,
-        )
-        time.sleep(2)  # let the operator's startup listing and timers' first round settle
+        proc, log_path, metrics_url, facts = subject.start(cluster, kube, workdir, opts)
+        time.sleep(2)  # let the controller's startup listing and timers' first round settle
         sampler = probes.ProcSampler(proc.pid).start()
-        extra = {"nodes": nodes, "operator_source": source}
-        yield Bench(cluster, kube, proc, log_path, metrics_url, sampler, extra)
+        extra = {"nodes": nodes, **facts}
+        yield Bench(cluster, kube, proc, log_path, metrics_url, sampler, subject, extra)
     finally:
         if proc is not None:
             stop_process(proc)
@@ -274,14 +320,14 @@ def service_manifest(index: int) -> dict[str, Any]:
     }
 
 
-def apply_services(kube: Kube, n: int, workers: int) -> float:
+def apply_services(kube: Kube, n: int, workers: int, subject: Subject) -> float:
     """Server-side apply N services from `workers` threads; returns the seconds it took."""
 
     def apply(index: int) -> None:
-        obj = service_manifest(index)
+        obj = subject.manifest(index)
         kube.request(
             "PATCH",
-            object_path(API, "MLModelService", NAMESPACE, obj["metadata"]["name"]),
+            subject.path(obj["metadata"]["name"]),
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=obj,
             content_type="application/apply-patch+yaml",
@@ -294,10 +340,10 @@ def apply_services(kube: Kube, n: int, workers: int) -> float:
 
 
 class ReadyWatch:
-    """Watches the namespace's MLModelServices and notes when each first has Ready=True."""
+    """Watches the namespace's services (at `path`) and notes when each first has Ready=True."""
 
-    def __init__(self, kube: Kube, expected: int) -> None:
-        self.kube, self.expected = kube, expected
+    def __init__(self, kube: Kube, expected: int, path: str) -> None:
+        self.kube, self.expected, self.path = kube, expected, path
         self.origin = time.monotonic()
         self.ready_at: dict[str, float] = {}
         self.all_ready = threading.Event()
@@ -315,7 +361,7 @@ class ReadyWatch:
 
     def _run(self) -> None:
         """A plain watch (JSON lines) over the admin client's connection, restarted every 10 s."""
-        path, version = collection_path(API, "MLModelService", NAMESPACE), None
+        path, version = self.path, None
         while not self._stop.is_set():
             params = {
                 "watch": "1",
@@ -387,7 +433,7 @@ def _true_since(obj: dict[str, Any], type_: str) -> datetime | None:
     return _time(found.get("lastTransitionTime"))
 
 
-def pipeline(kube: Kube, started: datetime) -> dict[str, dict[str, float | None]]:
+def pipeline(kube: Kube, started: datetime, services_path: str) -> dict[str, dict[str, float | None]]:
     """When each step of each service happened, from the objects' own timestamps (1 s resolution).
 
     Tells where the time goes: the operator's first pass (Deployment created), the
@@ -396,7 +442,7 @@ def pipeline(kube: Kube, started: datetime) -> dict[str, dict[str, float | None]
     """
     deployments = kube.list(collection_path("apps/v1", "Deployment", NAMESPACE))
     pods = kube.list(collection_path("v1", "Pod", NAMESPACE))
-    services = kube.list(collection_path(API, "MLModelService", NAMESPACE))
+    services = kube.list(services_path)
     marks = {
         "deployment_created": [_time(d["metadata"]["creationTimestamp"]) for d in deployments],
         "pod_created": [_time(p["metadata"]["creationTimestamp"]) for p in pods],
@@ -417,17 +463,17 @@ def pipeline(kube: Kube, started: datetime) -> dict[str, dict[str, float | None]
 
 
 def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
-    kube = bench.kube
+    kube, subject = bench.kube, bench.subject
     before, cpu0 = probes.scrape(kube), cpu_snapshot(bench)
-    own0 = operator_counters(bench.metrics_url)
+    own0 = subject.counters(bench.metrics_url)
     started = datetime.now(UTC)
-    watcher = ReadyWatch(kube, n).start()
-    apply_seconds = apply_services(kube, n, opts.apply_workers)
+    watcher = ReadyWatch(kube, n, subject.path()).start()
+    apply_seconds = apply_services(kube, n, opts.apply_workers, subject)
     done = watcher.all_ready.wait(opts.ready_timeout - apply_seconds)
     elapsed = time.monotonic() - watcher.origin
     after, cpu1 = probes.scrape(kube), cpu_snapshot(bench)
-    own = counter_delta(operator_counters(bench.metrics_url), own0)
-    events = events_by_reporter(kube, since=started).get(EVENT_REPORTER, 0)
+    own = counter_delta(subject.counters(bench.metrics_url), own0)
+    events = events_by_reporter(kube, since=started).get(subject.event_reporter, 0)
     watcher.stop()
     times = sorted(watcher.ready_at.values())
     return {
@@ -438,20 +484,22 @@ def measure_burst(bench: Bench, n: int, opts: Options) -> dict[str, Any]:
         "ready_p50_seconds": percentile(times, 0.5),
         "ready_p90_seconds": percentile(times, 0.9),
         "ready_times": times,
-        "pipeline": pipeline(kube, started),
+        "pipeline": pipeline(kube, started, subject.path()),
         "cpu_seconds": cpu_delta(cpu1, cpu0),
         "others_cores": round(cpu_delta(cpu1, cpu0)["other_processes"] / elapsed, 2),
-        "requests": request_summary(after - before, n, own, events),
+        "requests": request_summary(after - before, n, own, events, subject),
         "load_avg_1m": os.getloadavg()[0],
     }
 
 
-def request_summary(diff: probes.Scrape, n: int, own: dict[str, float], events: int) -> dict[str, Any]:
+def request_summary(
+    diff: probes.Scrape, n: int, own: dict[str, float], events: int, subject: Subject
+) -> dict[str, Any]:
     """Requests of the burst: all clients' (apiserver metrics), the operator's by attribution
     (`probes.is_operator`, which also splits them by resource), its Events (by reporting
     component: the apiserver cannot tell whose a POST of an Event is), and its own count."""
     counts, seconds = diff.requests, probes.non_watch(diff.seconds)
-    mine = probes.operator_share(counts)
+    mine = subject.share(counts)
     by_request = {**probes.by_label(mine), "POST events (operator's, by reporter)": events}
     passes = own.pop("passes", 0.0)
     own_total = sum(own.values())
@@ -461,14 +509,14 @@ def request_summary(diff: probes.Scrape, n: int, own: dict[str, float], events: 
         "operator": probes.by_label(mine),
         "apiserver_seconds_all_clients": probes.by_label(seconds, 1),
         "apiserver_seconds_operator_share": round(
-            sum(probes.operator_share(seconds).values()) / max(sum(seconds.values()), 1e-9), 2
+            sum(subject.share(seconds).values()) / max(sum(seconds.values()), 1e-9), 2
         ),
         "operator_total": total,
         "operator_per_service": round(total / n, 2),
         "operator_per_service_by_verb": {k: round(v / n, 2) for k, v in probes.by_verb(mine).items()},
         "operator_per_service_by_request": {k: round(v / n, 2) for k, v in by_request.items()},
         "operator_events_per_service": round(events / n, 2),
-        "operator_writes_per_service": round(sum(probes.writes(mine, ALL).values()) / n, 2),
+        "operator_writes_per_service": round(sum(probes.writes(mine, subject.watched).values()) / n, 2),
         "operator_own_requests": own,
         "operator_own_per_service": round(own_total / n, 2),
         "reconcile_passes": passes,
@@ -484,22 +532,26 @@ READ_METHODS = frozenset({"GET", "WATCH"})
 
 def measure_idle(bench: Bench, opts: Options) -> dict[str, Any]:
     """Nothing changes; every write in this window is one too many."""
+    subject = bench.subject
     time.sleep(opts.settle_seconds)
     started = datetime.now(UTC)
     before, cpu0 = probes.scrape(bench.kube), cpu_snapshot(bench)
-    own0 = operator_counters(bench.metrics_url)
+    own0 = subject.counters(bench.metrics_url)
     time.sleep(opts.idle_seconds)
     after, cpu1 = probes.scrape(bench.kube), cpu_snapshot(bench)
-    own = counter_delta(operator_counters(bench.metrics_url), own0)
+    own = counter_delta(subject.counters(bench.metrics_url), own0)
     own.pop("passes", None)
     diff = after - before
     counts, cpu = diff.requests, cpu_delta(cpu1, cpu0)
     per_min = 60.0 / opts.idle_seconds
-    writes_all, writes_op = probes.writes(counts), probes.writes(probes.operator_share(counts))
+    watched = subject.watched
+    writes_all, writes_op = probes.writes(counts, watched), probes.writes(subject.share(counts), watched)
     reads = {k: v for k, v in own.items() if k in READ_METHODS}
     # The operator's Events are among the core POST events counted by the apiserver here.
     posted = writes_all.get(probes.Key("POST", "", "events", "", "resource"), 0)
-    operator_events = min(events_by_reporter(bench.kube, since=started).get(EVENT_REPORTER, 0), posted)
+    operator_events = min(
+        events_by_reporter(bench.kube, since=started).get(subject.event_reporter, 0), posted
+    )
     return {
         "settle_seconds": opts.settle_seconds,
         "seconds": opts.idle_seconds,
@@ -508,10 +560,10 @@ def measure_idle(bench: Bench, opts: Options) -> dict[str, Any]:
         "writes_all": probes.by_label(writes_all),
         "writes_operator": probes.by_label(writes_op),
         "operator_events": operator_events,
-        "operator_requests_per_min": round(sum(probes.operator_share(counts).values()) * per_min, 1),
+        "operator_requests_per_min": round(sum(subject.share(counts).values()) * per_min, 1),
         "operator_own_requests_per_min": {k: round(v * per_min, 1) for k, v in own.items()},
         "reads_per_min_operator": round(sum(reads.values()) * per_min, 1),
-        "operator_requests": probes.by_label(probes.operator_share(counts)),
+        "operator_requests": probes.by_label(subject.share(counts)),
         "apiserver_seconds_all_clients": probes.by_label(probes.non_watch(diff.seconds), 1),
         "cpu_seconds": cpu,
         "others_cores": round(cpu["other_processes"] / opts.idle_seconds, 2),
@@ -529,18 +581,19 @@ def events_by_reporter(kube: Kube, since: datetime | None = None) -> Counter[str
     return out
 
 
-def operator_event_reasons(kube: Kube) -> dict[str, int]:
+def operator_event_reasons(kube: Kube, reporter: str) -> dict[str, int]:
     reasons = Counter(
         e.get("reason", "")
         for e in kube.list(collection_path("v1", "Event", NAMESPACE))
-        if e.get("reportingComponent") == EVENT_REPORTER
+        if (e.get("reportingComponent") or (e.get("source") or {}).get("component")) == reporter
     )
     return dict(reasons.most_common())
 
 
 def log_summary(log: Path) -> dict[str, Any]:
     lines = log.read_text(errors="replace").splitlines()
-    bad = [ln for ln in lines if " ERROR " in ln or " WARNING " in ln]
+    # Ours logs " ERROR "/" WARNING "; controller-runtime (the peer) logs JSON lines.
+    bad = [ln for ln in lines if " ERROR " in ln or " WARNING " in ln or '"level":"error"' in ln]
     return {"lines": len(lines), "warnings_or_errors": len(bad), "last": [ln[:300] for ln in bad[-5:]]}
 
 
@@ -574,10 +627,10 @@ def operator_summary(
     }
 
 
-def run_size(n: int, opts: Options) -> dict[str, Any]:
+def run_size(n: int, opts: Options, subject: Subject) -> dict[str, Any]:
     quiet = wait_for_quiet(opts)
-    log(f"N={n}: starting a cluster (other processes use {quiet['others_cores']} cores)")
-    with bench_cluster(n, opts) as bench:
+    log(f"N={n}: starting a cluster for {subject.name} (other processes use {quiet['others_cores']} cores)")
+    with bench_cluster(n, opts, subject) as bench:
         rss_start = probes.memory_mb(bench.operator.pid)[0]
         burst = measure_burst(bench, n, opts)
         log(f"N={n}: {burst['ready_count']} Ready after {burst['all_ready_seconds']} s")
@@ -591,7 +644,7 @@ def run_size(n: int, opts: Options) -> dict[str, Any]:
             "idle": idle,
             "operator": operator_summary(bench, burst, idle, opts, rss_start),
             "events_by_reporter": dict(events_by_reporter(bench.kube).most_common()),
-            "operator_event_reasons": operator_event_reasons(bench.kube),
+            "operator_event_reasons": operator_event_reasons(bench.kube, subject.event_reporter),
         }
 
 
@@ -620,6 +673,12 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--quiet-wait", type=float, default=45.0, help="at most this long (s)")
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG and table from the JSON")
+    parser.add_argument(
+        "--peer",
+        choices=["kserve"],
+        default="",
+        help="measure a peer controller instead of ours (results: controlplane-peer-<peer>[-<tag>].json)",
+    )
     args = parser.parse_args(argv)
     env = dict(item.split("=", 1) for item in args.operator_env)
     return Options(
@@ -634,6 +693,7 @@ def parse_args(argv: list[str] | None) -> Options:
         args.quiet_cores,
         args.quiet_wait,
         args.replot,
+        args.peer,
     )
 
 
@@ -666,23 +726,72 @@ def replot(stem: str) -> int:
     return 0
 
 
+OURS = Subject(
+    name="mlmodel-operator",
+    start=start_ours,
+    manifest=service_manifest,
+    api=API,
+    plural="mlmodelservices",
+    counters=operator_counters,
+    share=probes.operator_share,
+    watched=ALL,
+    event_reporter=EVENT_REPORTER,
+)
+
+
+def kserve_subject() -> Subject:
+    """KServe's controller (benchmarks/peers/kserve_controller.py), built on first use."""
+    sys.path.insert(0, str(REPO / "benchmarks" / "peers"))
+    import kserve_controller as peer
+
+    root = peer.build()
+
+    def start(
+        cluster: LocalCluster, kube: Kube, workdir: Path, opts: Options
+    ) -> tuple[subprocess.Popen[bytes], Path, str, dict[str, Any]]:
+        # No PSS label: KServe's pods (its storage-initializer included) set no restricted
+        # securityContext, and admission would reject every one.
+        make_namespace(kube, {})
+        wait_until(
+            lambda: kube.get(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/default"),
+            what="the default ServiceAccount",
+            timeout=30,
+            interval=0.2,
+        )
+        return peer.start(cluster, kube, workdir, root)
+
+    return Subject(
+        name=f"kserve-controller {peer.version(root)}",
+        start=start,
+        manifest=lambda index: peer.service_manifest(index, NAMESPACE),
+        api=peer.API,
+        plural="inferenceservices",
+        counters=peer.counters,
+        share=peer.share,
+        watched=peer.WATCHED,
+        event_reporter=peer.EVENT_REPORTER,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
-    stem = "controlplane" + (f"-{opts.tag}" if opts.tag else "")
+    stem = "controlplane" + (f"-peer-{opts.peer}" if opts.peer else "") + (f"-{opts.tag}" if opts.tag else "")
     if opts.replot:
         return replot(stem)
+    subject = kserve_subject() if opts.peer == "kserve" else OURS
     report: dict[str, Any] = {
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "targets": TARGETS,
+        "subject": subject.name,
         "operator_env": opts.operator_env,
         "note": "CPU is shared with whatever else runs on the machine; see cpu_seconds.other_processes",
         "runs": [],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     for n in opts.sizes:
-        report["runs"].append(run_size(n, opts))
+        report["runs"].append(run_size(n, opts, subject))
         (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     plot(report, RESULTS / f"{stem}.png")
     print(markdown_table(report))

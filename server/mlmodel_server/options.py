@@ -23,6 +23,8 @@ class ServeOptions:
     num_threads: int | None = None  # None: the package's, else 1
     pool_size: int | None = None  # None: cores / num_threads
     solo_threads: int | None = None  # None: the pool's cores; 0: no solo interpreter
+    max_batch_size: int = 0  # adaptive batching's rows per batch; 0: off
+    max_batch_delay: float = 0.0  # seconds a gathering batch waits for more
     name: str | None = None  # None: the file's or package's name
     model_version: str | None = None  # None: the package's, else "1"
     host: str = "127.0.0.1"

@@ -35,6 +35,16 @@ def non_negative_int(text: str) -> int:
     return _int_between(text, 0)
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
 def port_number(text: str) -> int:
     """0..65535; 0 asks the kernel for a free port."""
     return _int_between(text, 0, 65535)
@@ -67,6 +77,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="threads of an extra interpreter that serves requests finding the pool idle "
         "(default: the pool's cores when it has 2+ interpreters; 0: none)",
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=non_negative_int,
+        default=0,
+        help="adaptive batching: requests that find every interpreter busy run together, up to "
+        "this many rows (models whose tensors all have a dynamic first dimension; default 0: off)",
+    )
+    parser.add_argument(
+        "--max-batch-delay",
+        type=non_negative_float,
+        default=0.0,
+        help="seconds a gathering batch waits for more requests (default 0: none)",
     )
     parser.add_argument("--name", default=None, help="model name in URLs (default: file or package name)")
     parser.add_argument("--model-version", default=None, help="version reported by the OIP (default 1)")

@@ -61,6 +61,8 @@ def model_config(options: ServeOptions) -> tuple[ModelConfig, Package | None]:
         version=options.model_version or (package.version if package and package.version else "1"),
         pool_size=options.pool_size or 0,
         solo_threads=options.solo_threads,
+        max_batch_size=options.max_batch_size,
+        max_batch_delay=options.max_batch_delay,
         description=package.description if package else "",
         input_columns=tuple(package.input_columns) if package else (),
     )
@@ -233,6 +235,7 @@ def serve(dataplane: DataPlane, sock: socket.socket, options: ServeOptions, auth
             file=sys.stderr,
             flush=True,
         )
+        _print_batching(model)
         result, every = dataplane.results[model.name], options.recheck_seconds
         print(
             f"mlmodel: self-test passed: '{model.name}' answered its {result.check} in "
@@ -339,6 +342,14 @@ def raise_receive_high_water(limit: int) -> list[str]:
             module.HIGH_WATER_LIMIT = limit
             changed.append(name)
     return changed
+
+
+def _print_batching(model: TFLiteModel) -> None:
+    """Say whether --max-batch-size took effect (a model with fixed shapes cannot batch)."""
+    asked = model.config.max_batch_size
+    if asked > 1:
+        state = f"up to {asked} rows" if model.batching else "off: a tensor has no dynamic first dimension"
+        print(f"mlmodel: adaptive batching for '{model.name}': {state}", file=sys.stderr, flush=True)
 
 
 def _best(preferred: str, fallback: str) -> str:

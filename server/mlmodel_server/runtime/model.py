@@ -22,6 +22,7 @@ from mlmodel_tflite.metadata import ModelMetadata, parse_labels, read_metadata
 
 from ..columns import Column
 from ..errors import InvalidInput, ModelLoadError
+from .batching import Batcher, batchable
 from .interpreter import interpreter_class, new_interpreter
 from .pool import InterpreterPool
 from .roles import model_kind
@@ -43,6 +44,8 @@ class ModelConfig:
     solo_threads: int | None = None  # lone requests' interpreter; None: the pool's cores; 0: none
     # The package's column-based input signature, which MLflow scoring maps onto the input.
     input_columns: tuple[Column, ...] = ()
+    max_batch_size: int = 0  # rows per adaptive batch (runtime/batching.py); 0 or 1: none
+    max_batch_delay: float = 0.0  # seconds a gathering batch waits for more
 
 
 def solo_threads(config: ModelConfig, pool_size: int) -> int:
@@ -74,6 +77,7 @@ class TFLiteModel:
         self.ready = False
         self.stats = ModelStats()
         self._pool: InterpreterPool | None = None
+        self._batcher: Batcher | None = None
 
     # -- loading -----------------------------------------------------------------
 
@@ -91,7 +95,21 @@ class TFLiteModel:
         self._pool.warm_up(self._zero_inputs(), [t.index for t in self.outputs])
         self.outputs = self._with_output_shapes(probe)
         self.kind = model_kind(self.inputs, self.outputs)
+        self._batcher = self._new_batcher(self._pool)
         self.ready = True
+
+    def _new_batcher(self, pool: InterpreterPool) -> Batcher | None:
+        """Adaptive batching when asked for and the model's tensors allow it."""
+        config = self.config
+        if config.max_batch_size <= 1 or not batchable([*self.inputs, *self.outputs]):
+            return None
+        outputs = [t.index for t in self.outputs]
+        return Batcher(pool, outputs, config.max_batch_size, config.max_batch_delay)
+
+    @property
+    def batching(self) -> int:
+        """Rows per adaptive batch (0: requests run one by one)."""
+        return self.config.max_batch_size if self._batcher else 0
 
     def _describe(self, details: list[dict[str, Any]], side: str) -> list[TensorSpec]:
         """Tensor specs enriched with metadata descriptions and labels."""
@@ -179,7 +197,8 @@ class TFLiteModel:
         try:
             checked = self.validate(inputs)
             specs = [self.output_spec(n) for n in output_names] if output_names else self.outputs
-            arrays, phases = await self._pool.run(checked, [s.index for s in specs])
+            runner = self._batcher or self._pool
+            arrays, phases = await runner.run(checked, [s.index for s in specs])
         except Exception:
             self.stats.failed(time.perf_counter_ns() - start)
             raise

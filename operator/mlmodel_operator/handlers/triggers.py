@@ -7,8 +7,9 @@ never block. The queue's workers call `handle`:
 * owners are reconciled on their own events, and again one resync interval
   after a pass (the queue's delayed add: drift nobody announced, re-verified
   package sources);
-* a child's event (Deployment, Service, ConfigMap, NetworkPolicy) re-reconciles
-  its owner, which is how drift is repaired;
+* a child's event (Deployment, Service, ConfigMap, NetworkPolicy,
+  HorizontalPodAutoscaler, EndpointSlice: main.CHILDREN) re-reconciles its
+  owner, which is how drift is repaired;
 * a change the pod watch reports (podcache.py) re-reconciles the pods' owner,
   which is how status follows the pods;
 * a ModelPackage whose status or spec changed reaches the MLModelServices

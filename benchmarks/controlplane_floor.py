@@ -22,6 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import controlplane as cp
+from controlplane_cluster import Bench, bench_cluster, cpu_delta, cpu_snapshot, log, wait_for_quiet
+from controlplane_measure import FIELD_MANAGER
+from controlplane_subjects import NAMESPACE, OURS, Options, condition, service_manifest
+from localcluster import stop_process, wait_until  # hack/ is on sys.path from controlplane_subjects
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path
 
 TEMPLATE = "floor"
@@ -30,20 +34,18 @@ KINDS = (("apps/v1", "Deployment"), ("v1", "Service"))
 SERVER_SET = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences", "generation")
 
 
-def template(bench: cp.Bench) -> list[dict[str, Any]]:
+def template(bench: Bench) -> list[dict[str, Any]]:
     """The operator's Deployment and Service for one MLModelService, as a user could apply them."""
-    body = {**cp.service_manifest(0), "metadata": {"name": TEMPLATE, "namespace": cp.NAMESPACE}}
+    body = {**service_manifest(0), "metadata": {"name": TEMPLATE, "namespace": NAMESPACE}}
     bench.kube.request(
         "PATCH",
         bench.subject.path(TEMPLATE),
-        query={"fieldManager": cp.FIELD_MANAGER, "force": "true"},
+        query={"fieldManager": FIELD_MANAGER, "force": "true"},
         body=body,
         content_type="application/apply-patch+yaml",
     )
-    paths = [object_path(api, kind, cp.NAMESPACE, CHILD) for api, kind in KINDS]
-    cp.wait_until(
-        lambda: all(bench.kube.get(p) for p in paths), what="the children", timeout=60, interval=0.2
-    )
+    paths = [object_path(api, kind, NAMESPACE, CHILD) for api, kind in KINDS]
+    wait_until(lambda: all(bench.kube.get(p) for p in paths), what="the children", timeout=60, interval=0.2)
     return [_portable(bench.kube.get(p)) for p in paths]
 
 
@@ -65,11 +67,11 @@ def apply_all(kube: Kube, pair: list[dict[str, Any]], n: int, workers: int) -> f
     def apply(index: int) -> None:
         for obj in pair:
             body = renamed(obj, index)
-            path = object_path(body["apiVersion"], body["kind"], cp.NAMESPACE, body["metadata"]["name"])
+            path = object_path(body["apiVersion"], body["kind"], NAMESPACE, body["metadata"]["name"])
             kube.request(
                 "PATCH",
                 path,
-                query={"fieldManager": cp.FIELD_MANAGER, "force": "true"},
+                query={"fieldManager": FIELD_MANAGER, "force": "true"},
                 body=body,
                 content_type="application/apply-patch+yaml",
             )
@@ -81,23 +83,23 @@ def apply_all(kube: Kube, pair: list[dict[str, Any]], n: int, workers: int) -> f
 
 
 def available(kube: Kube) -> int:
-    items = kube.list(collection_path("apps/v1", "Deployment", cp.NAMESPACE))
-    return sum(1 for d in items if cp.condition(d, "Available") == "True") - 1  # not the template
+    items = kube.list(collection_path("apps/v1", "Deployment", NAMESPACE))
+    return sum(1 for d in items if condition(d, "Available") == "True") - 1  # not the template
 
 
-def run_size(n: int, opts: cp.Options) -> dict[str, Any]:
-    quiet = cp.wait_for_quiet(opts)
-    with cp.bench_cluster(n, opts, cp.OURS) as bench:
+def run_size(n: int, opts: Options) -> dict[str, Any]:
+    quiet = wait_for_quiet(opts)
+    with bench_cluster(n, opts, OURS) as bench:
         pair = template(bench)
-        cp.stop_process(bench.operator)
-        cpu0, started = cp.cpu_snapshot(bench), time.monotonic()
+        stop_process(bench.operator)
+        cpu0, started = cpu_snapshot(bench), time.monotonic()
         applied = apply_all(bench.kube, pair, n, opts.apply_workers)
         while available(bench.kube) < n and time.monotonic() - started < opts.ready_timeout:
             time.sleep(0.5)
         elapsed, count = time.monotonic() - started, available(bench.kube)
-        cpu = cp.cpu_delta(cp.cpu_snapshot(bench), cpu0)
+        cpu = cpu_delta(cpu_snapshot(bench), cpu0)
     cpu.pop("operator", None)
-    cp.log(f"floor N={n}: {count} Available after {elapsed:.1f} s")
+    log(f"floor N={n}: {count} Available after {elapsed:.1f} s")
     done = round(elapsed, 2) if count >= n else None
     return {"n": n, "quiet_before": quiet, "apply_seconds": round(applied, 2), "available": count,
             "all_available_seconds": done, "cpu_seconds": cpu}  # fmt: skip

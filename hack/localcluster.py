@@ -68,7 +68,8 @@ from clusterkit.realnode import RealNode, image_archives
 from clusterkit.rest import api_call, http_get, insecure_get
 from clusterkit.supervisor import Supervisor
 
-# What tests/cluster and benchmarks/controlplane.py import; nothing else is public.
+# What tests/cluster and the control-plane benchmark (benchmarks/controlplane_*.py, peers/) import;
+# nothing else is public.
 __all__ = ["ClusterError", "LocalCluster", "free_ports", "stop_process", "wait_until"]
 
 

@@ -314,7 +314,8 @@ def test_auto_stop_and_declarative_restart(objs: Objects, mlmodel_operator: Oper
     assert objs.condition("MLModelService", "fruit", "Ready")["status"] == "False"
     objs.wait(lambda: deployment(objs, "fruit-mlmodel")["spec"]["replicas"] == 0, "scale to 0")
     assert objs.get("Service", "fruit-mlmodel", api="v1") is not None  # objects are kept
-    assert "AutoStopped" in {e["reason"] for e in objs.events("fruit")}
+    # The Event follows the status write that the waits above saw: wait for it too.
+    objs.wait(lambda: "AutoStopped" in {e["reason"] for e in objs.events("fruit")}, "the AutoStopped Event")
     # A restartedAt before stopTime changes nothing; one after it restarts the service.
     stop = status["stopTime"]
     objs.patch("MLModelService", "fruit", {"spec": {"restartedAt": "2020-01-01T00:00:00Z"}})

@@ -120,7 +120,8 @@ def test_idle_stop_reads_the_pods_and_stops_only_when_they_say_so(
     assert status["stopReason"] == "IdleStop" and "idleStopDueTime" not in status
     assert status["lastRequestTime"] == format_time(started + timedelta(seconds=40))
     objs.wait(lambda: deployment(objs, "fruit-mlmodel")["spec"]["replicas"] == 0, "scale to 0")
-    assert "IdleStopped" in {e["reason"] for e in objs.events("fruit")}
+    # The Event follows the status write that the waits above saw: wait for it too.
+    objs.wait(lambda: "IdleStopped" in {e["reason"] for e in objs.events("fruit")}, "the IdleStopped Event")
     restart = format_time(parse_time(status["stopTime"]) + timedelta(seconds=1))
     objs.patch("MLModelService", "fruit", {"spec": {"restartedAt": restart}})
     status = objs.wait_phase("MLModelService", "fruit", "Running")

@@ -49,14 +49,13 @@ class Batcher:
         self._pool, self._outputs = pool, list(outputs)  # a batch computes every output
         self._max_rows, self._max_delay = max_rows, max_delay
         self._waiting: list[_Waiting] = []
-        self._running = 0  # invokes submitted to the pool and not finished
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # running batches (the loop keeps weak refs)
 
     async def run(self, inputs: Arrays, outputs: Sequence[int]) -> Answer:
         """One request's `outputs` (tensor indices): alone when the pool has room, else its
         rows of a batch's answer."""
-        if self._running < self._pool.size and not self._waiting:
+        if self._pool.in_flight < self._pool.size and not self._waiting:
             return await self._invoke(inputs, outputs)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(inputs, int(inputs[0][1].shape[0]), future))
@@ -65,17 +64,15 @@ class Batcher:
         return [arrays[self._outputs.index(i)] for i in outputs], phases
 
     async def _invoke(self, inputs: Arrays, outputs: Sequence[int]) -> Answer:
-        self._running += 1
         try:
             return await self._pool.run(inputs, outputs)
         finally:
-            self._running -= 1
-            self._schedule()
+            self._schedule()  # the pool has room again: a waiting batch may go
 
     def _schedule(self) -> None:
         """Start a batch when an interpreter is free: now if it is full or there is no delay,
         else when the delay ends."""
-        if not self._waiting or self._running >= self._pool.size:
+        if not self._waiting or self._pool.in_flight >= self._pool.size:
             return
         full = sum(w.rows for w in self._waiting) >= self._max_rows
         if full or not self._max_delay:

@@ -96,6 +96,11 @@ class InterpreterPool:
         finally:
             self._in_flight -= 1
 
+    @property
+    def in_flight(self) -> int:
+        """Inferences submitted by `run` and not finished (read on the event loop)."""
+        return self._in_flight
+
     def run_blocking(self, inputs: Arrays, outputs: Sequence[int]) -> list[np.ndarray]:
         """One inference on a pool worker, for callers without an event loop (the start-up
         self-test runs before the server's loop exists)."""

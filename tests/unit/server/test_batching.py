@@ -27,11 +27,16 @@ class GatedPool:
         self.size, self.fail = size, fail
         self.gate = asyncio.Event()
         self.batches: list[int] = []  # rows per invoke, in order
+        self.in_flight = 0
 
     async def run(self, inputs: Sequence[tuple[int, np.ndarray]], outputs: Sequence[int]):
         rows = dict(inputs)[0]
         self.batches.append(len(rows))
-        await self.gate.wait()
+        self.in_flight += 1
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_flight -= 1
         if self.fail:
             raise RuntimeError("invoke failed")
         return [rows * (k + 1) for k in outputs], NO_PHASES
@@ -44,6 +49,18 @@ def row(value: float) -> list[tuple[int, np.ndarray]]:
 async def _settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def behind_a_busy_pool(
+    batcher: Batcher, values: Sequence[float], outputs: Sequence[int] = (0,), busy_value: float = 0
+) -> tuple[asyncio.Future, list[asyncio.Future]]:
+    """One request (row `busy_value`, output 0) that takes the one-interpreter pool, then a
+    request per value that finds it busy and waits; the gate is still closed on return."""
+    busy = asyncio.ensure_future(batcher.run(row(busy_value), [0]))
+    await _settle()
+    waiting = [asyncio.ensure_future(batcher.run(row(v), outputs)) for v in values]
+    await _settle()
+    return busy, waiting
 
 
 def test_a_lone_request_runs_at_once_alone():
@@ -64,10 +81,7 @@ def test_requests_that_find_the_pool_busy_go_as_one_batch_and_get_their_own_rows
     async def scenario():
         pool = GatedPool()
         batcher = Batcher(pool, [0, 1], 8, 0)  # type: ignore[arg-type]
-        first = asyncio.ensure_future(batcher.run(row(1), [0]))
-        await _settle()
-        waiting = [asyncio.ensure_future(batcher.run(row(v), [0, 1])) for v in (2, 3, 4)]
-        await _settle()
+        first, waiting = await behind_a_busy_pool(batcher, (2, 3, 4), (0, 1), busy_value=1)
         pool.gate.set()
         return pool.batches, await first, await asyncio.gather(*waiting)
 
@@ -82,10 +96,7 @@ def test_a_batch_holds_at_most_max_rows():
     async def scenario():
         pool = GatedPool()
         batcher = Batcher(pool, [0], 2, 0)  # type: ignore[arg-type]
-        busy = asyncio.ensure_future(batcher.run(row(0), [0]))
-        await _settle()
-        waiting = [asyncio.ensure_future(batcher.run(row(v), [0])) for v in range(1, 6)]
-        await _settle()
+        busy, waiting = await behind_a_busy_pool(batcher, range(1, 6))
         pool.gate.set()
         answers = await asyncio.gather(busy, *waiting)
         return pool.batches, [a[0][0][0, 0] for a in answers]
@@ -112,10 +123,7 @@ def test_a_cancelled_waiting_request_leaves_the_others_their_answers():
     async def scenario():
         pool = GatedPool()
         batcher = Batcher(pool, [0], 8, 0)  # type: ignore[arg-type]
-        busy = asyncio.ensure_future(batcher.run(row(0), [0]))
-        await _settle()
-        gone, kept = (asyncio.ensure_future(batcher.run(row(v), [0])) for v in (1, 2))
-        await _settle()
+        busy, (gone, kept) = await behind_a_busy_pool(batcher, (1, 2))
         gone.cancel()
         pool.gate.set()
         return await busy, await kept
@@ -130,10 +138,7 @@ def test_a_delay_holds_a_gathering_batch_until_it_is_full():
     async def scenario():
         pool = GatedPool()
         batcher = Batcher(pool, [0], 2, 60.0)  # type: ignore[arg-type]
-        busy = asyncio.ensure_future(batcher.run(row(0), [0]))
-        await _settle()
-        waiting = [asyncio.ensure_future(batcher.run(row(v), [0])) for v in (1, 2)]
-        await _settle()
+        busy, waiting = await behind_a_busy_pool(batcher, (1, 2))
         pool.gate.set()
         await asyncio.gather(busy, *waiting)
         return pool.batches

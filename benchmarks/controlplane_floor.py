@@ -23,26 +23,22 @@ from typing import Any
 
 import controlplane as cp
 from controlplane_cluster import Bench, bench_cluster, cpu_delta, cpu_snapshot, log, wait_for_quiet
-from controlplane_measure import FIELD_MANAGER
-from controlplane_subjects import NAMESPACE, OURS, Options, condition, service_manifest
+from controlplane_measure import FIELD_MANAGER, ReadyWatch
+from controlplane_subjects import NAMESPACE, OURS, Options, service_manifest
 from localcluster import stop_process, wait_until  # hack/ is on sys.path from controlplane_subjects
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path
 
 TEMPLATE = "floor"
 CHILD = f"{TEMPLATE}-mlmodel"  # the children's name (builders/common.child_name)
 KINDS = (("apps/v1", "Deployment"), ("v1", "Service"))
+DEPLOYMENTS = collection_path("apps/v1", "Deployment", NAMESPACE)
 SERVER_SET = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences", "generation")
 
 
 def template(bench: Bench) -> list[dict[str, Any]]:
     """The operator's Deployment and Service for one MLModelService, as a user could apply them."""
-    body = {**service_manifest(0), "metadata": {"name": TEMPLATE, "namespace": NAMESPACE}}
-    bench.kube.request(
-        "PATCH",
-        bench.subject.path(TEMPLATE),
-        query={"fieldManager": FIELD_MANAGER, "force": "true"},
-        body=body,
-        content_type="application/apply-patch+yaml",
+    bench.kube.apply(
+        {**service_manifest(0), "metadata": {"name": TEMPLATE, "namespace": NAMESPACE}}, FIELD_MANAGER
     )
     paths = [object_path(api, kind, NAMESPACE, CHILD) for api, kind in KINDS]
     wait_until(lambda: all(bench.kube.get(p) for p in paths), what="the children", timeout=60, interval=0.2)
@@ -66,15 +62,7 @@ def renamed(obj: dict[str, Any], index: int) -> dict[str, Any]:
 def apply_all(kube: Kube, pair: list[dict[str, Any]], n: int, workers: int) -> float:
     def apply(index: int) -> None:
         for obj in pair:
-            body = renamed(obj, index)
-            path = object_path(body["apiVersion"], body["kind"], NAMESPACE, body["metadata"]["name"])
-            kube.request(
-                "PATCH",
-                path,
-                query={"fieldManager": FIELD_MANAGER, "force": "true"},
-                body=body,
-                content_type="application/apply-patch+yaml",
-            )
+            kube.apply(renamed(obj, index), FIELD_MANAGER)
 
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -82,21 +70,19 @@ def apply_all(kube: Kube, pair: list[dict[str, Any]], n: int, workers: int) -> f
     return time.monotonic() - start
 
 
-def available(kube: Kube) -> int:
-    items = kube.list(collection_path("apps/v1", "Deployment", NAMESPACE))
-    return sum(1 for d in items if condition(d, "Available") == "True") - 1  # not the template
-
-
 def run_size(n: int, opts: Options) -> dict[str, Any]:
     quiet = wait_for_quiet(opts)
     with bench_cluster(n, opts, OURS) as bench:
         pair = template(bench)
         stop_process(bench.operator)
-        cpu0, started = cpu_snapshot(bench), time.monotonic()
+        cpu0 = cpu_snapshot(bench)
+        # A watch, as the operator's runs wait on theirs: polling LISTs of N Deployments would
+        # itself cost the apiserver CPU. The template's Deployment counts too (n + 1).
+        watcher = ReadyWatch(bench.kube, n + 1, DEPLOYMENTS, "Available").start()
         applied = apply_all(bench.kube, pair, n, opts.apply_workers)
-        while available(bench.kube) < n and time.monotonic() - started < opts.ready_timeout:
-            time.sleep(0.5)
-        elapsed, count = time.monotonic() - started, available(bench.kube)
+        watcher.all_ready.wait(opts.ready_timeout - applied)
+        elapsed, count = time.monotonic() - watcher.origin, len(watcher.ready_at) - 1
+        watcher.stop()
         cpu = cpu_delta(cpu_snapshot(bench), cpu0)
     cpu.pop("operator", None)
     log(f"floor N={n}: {count} Available after {elapsed:.1f} s")

@@ -59,10 +59,12 @@ def apply_services(kube: Kube, n: int, workers: int, subject: Subject) -> float:
 
 
 class ReadyWatch:
-    """Watches the namespace's services (at `path`) and notes when each first has Ready=True."""
+    """Watches the objects at `path` and notes when each first has `condition_type`=True
+    (Ready for the services; the floor watches Deployments for Available)."""
 
-    def __init__(self, kube: Kube, expected: int, path: str) -> None:
+    def __init__(self, kube: Kube, expected: int, path: str, condition_type: str = "Ready") -> None:
         self.kube, self.expected, self.path = kube, expected, path
+        self.condition_type = condition_type
         self.origin = time.monotonic()
         self.ready_at: dict[str, float] = {}
         self.all_ready = threading.Event()
@@ -108,7 +110,7 @@ class ReadyWatch:
 
     def _record(self, obj: dict[str, Any]) -> None:
         name = obj["metadata"]["name"]
-        if condition(obj, "Ready") == "True":
+        if condition(obj, self.condition_type) == "True":
             self.ready_at.setdefault(name, round(time.monotonic() - self.origin, 2))
         else:
             self.ready_at.pop(name, None)

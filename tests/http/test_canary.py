@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tg
 
-from tests.conftest import MODELS, ServerProcess
+from tests.conftest import IMAGES, MODELS, ServerProcess
 
 IMAGE = np.linspace(-1, 1, 32 * 32 * 3, dtype=np.float32).reshape(1, 32, 32, 3)
 BODY = json.dumps(
@@ -130,6 +130,25 @@ def test_grpc_answers_name_the_version_that_gave_them(serve_process):
         found.add((result.get_response().model_version, int(np.argmax(result.as_numpy("logits")))))
     client.close()
     assert found == {("1", STABLE_TOP), ("2", (STABLE_TOP + 1) % 4)}
+
+
+def test_vision_requests_are_split_and_mirrored_like_tensor_requests(serve_process):
+    """The vision route hands the model a function that decodes the image: a split server
+    builds the tensor once and both versions see it."""
+    server = two_versions(serve_process, "classifier_shifted.tflite", "--candidate-percent", "50", "--mirror")
+    png = (IMAGES / "red.png").read_bytes()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        tops = Counter(
+            client.post(
+                "/v1/vision/colour/classifications?n=1", content=png, headers={"Content-Type": "image/png"}
+            ).json()["classifications"][0]["class_name"]
+            for _ in range(100)
+        )
+    time.sleep(0.2)  # the last mirrored runs finish after their answers
+    compared = {dict(k)["result"]: v for k, v in counts(server, "mlmodel_version_comparisons_total").items()}
+    skipped = sum(counts(server, "mlmodel_version_shadows_skipped_total").values())
+    assert len(tops) == 2 and min(tops.values()) >= 20, tops
+    assert compared.get("disagree", 0) + skipped == 100 and set(compared) <= {"disagree"}
 
 
 def refused(*flags: str) -> str:

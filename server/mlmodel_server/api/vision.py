@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from ..dataplane import DataPlane
 from ..errors import InvalidInput
-from ..vision.image import decode_image
+from ..vision.image import open_image
 from ..vision.postprocess import Detection
 from . import openapi
 
@@ -18,13 +18,14 @@ IMAGE_FIELDS = ("image", "images", "file")  # ours, ModelArts', a common default
 
 
 async def read_image(request: Request, max_pixels: int) -> Image.Image:
-    """The image from a raw body (Content-Type image/*) or multipart field `image`."""
+    """The image from a raw body (Content-Type image/*) or multipart field `image`: its
+    header only, checked; the vision service decodes its pixels off the event loop."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         body, content_type = await _multipart_image(request)
     else:
         body = await request.body()
-    return decode_image(body, content_type, max_pixels)
+    return open_image(body, content_type, max_pixels)
 
 
 async def _multipart_image(request: Request) -> tuple[bytes, str]:

@@ -102,13 +102,18 @@ class VersionSplit(TFLiteModel):
         return {m.version: m for m in (self.stable, self.candidate)}.get(version)
 
     async def predict(
-        self, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
+        self,
+        inputs: Mapping[str, np.ndarray] | Callable[[], Mapping[str, np.ndarray]],
+        output_names: Sequence[str] | None = None,
     ) -> Outputs:
         """Refuse a bad request before any version runs, then answer with the picked one.
 
         With mirroring both versions run with every output (the comparison needs them), and
-        the client gets the outputs it asked for.
+        the client gets the outputs it asked for. Inputs given as a function (an image to
+        decode) are built once, on a thread, since both versions may need them.
         """
+        if callable(inputs):
+            inputs = await asyncio.to_thread(inputs)
         self.stable.validate(inputs)
         wanted = [self.output_spec(name).name for name in output_names or ()]
         answer, other = self._pick()

@@ -188,17 +188,28 @@ class TFLiteModel:
         return checked
 
     async def predict(
-        self, inputs: Mapping[str, np.ndarray], output_names: Sequence[str] | None = None
+        self,
+        inputs: Mapping[str, np.ndarray] | Callable[[], Mapping[str, np.ndarray]],
+        output_names: Sequence[str] | None = None,
     ) -> dict[str, np.ndarray]:
         """Validate, run on a pooled interpreter, return the requested outputs by name;
-        counted in `stats` as a success or a failure either way."""
+        counted in `stats` as a success or a failure either way.
+
+        `inputs` may be a function that builds them: it runs, with the validation, on the
+        worker thread that invokes, so an image's decode and resize stay off the event loop.
+        Such requests are never batched (the batcher joins arrays it already has).
+        """
         assert self._pool is not None, "predict() before load()"
         start = time.perf_counter_ns()
         try:
-            checked = self.validate(inputs)
             specs = [self.output_spec(n) for n in output_names] if output_names else self.outputs
-            runner = self._batcher or self._pool
-            arrays, phases = await runner.run(checked, [s.index for s in specs])
+            indices = [s.index for s in specs]
+            if callable(inputs):
+                build = inputs
+                arrays, phases = await self._pool.run(lambda: self.validate(build()), indices)
+            else:
+                runner = self._batcher or self._pool
+                arrays, phases = await runner.run(self.validate(inputs), indices)
         except Exception:
             self.stats.failed(time.perf_counter_ns() - start)
             raise

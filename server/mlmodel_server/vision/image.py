@@ -24,10 +24,16 @@ DEFAULT_MAX_PIXELS = 40_000_000
 
 
 def decode_image(body: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Return an RGB image, refusing other types (415), bombs (413) and garbage (400).
+    """Return an RGB image, refusing other types (415), bombs (413) and garbage (400)."""
+    return decode_pixels(open_image(body, content_type, max_pixels))
 
-    The pixel count is read from the header and checked before any pixel is
-    decoded, so a tiny file claiming 100k x 100k pixels costs nothing.
+
+def open_image(body: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read only the image's header: its type (415), emptiness (400) and size (413).
+
+    The pixel count is checked before any pixel is decoded, so a tiny file claiming
+    100k x 100k pixels costs nothing; `decode_pixels` does the costly part later, on a
+    worker thread rather than the event loop.
     """
     media = content_type.split(";")[0].strip().lower()
     if media not in IMAGE_TYPES:
@@ -40,11 +46,19 @@ def decode_image(body: bytes, content_type: str, max_pixels: int = DEFAULT_MAX_P
         raise PayloadTooLarge(
             f"image of {image.width}x{image.height} pixels exceeds the limit of {max_pixels} pixels"
         )
+    return image
+
+
+def decode_pixels(image: Image.Image) -> Image.Image:
+    """Decode an opened image's pixels (400 if they are corrupt), as RGB.
+
+    An RGB image is returned as is: `convert` would copy it.
+    """
     try:
         image.load()
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInput(f"cannot decode the image: {exc}") from exc
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _open(body: bytes, fmt: str, max_pixels: int) -> Image.Image:

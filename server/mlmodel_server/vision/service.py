@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -12,7 +13,7 @@ from ..runtime import roles
 from ..runtime.model import TFLiteModel
 from . import postprocess as post
 from .config import DEFAULT_BOX_ORDER, VisionConfig
-from .image import image_layout, to_input_tensor
+from .image import decode_pixels, image_layout, to_input_tensor
 
 DEFAULT_MEAN_STD = (0.5, 0.5, 0.5)  # float input in -1..1, as Viam
 
@@ -69,24 +70,29 @@ class VisionService:
         return DEFAULT_MEAN_STD, DEFAULT_MEAN_STD
 
     def _image_tensor(self, image: Image.Image) -> dict[str, np.ndarray]:
+        """The model's input from an opened image: decoded, resized and normalised here,
+        which `predict` runs on the interpreter's worker thread."""
         if self.image_spec is None:
             raise InvalidInput(f"model '{self.model.name}' has no single image input")
-        tensor = to_input_tensor(image, self.image_spec, self.mean, self.std, self.config.input_image_bgr)
+        pixels = decode_pixels(image)
+        tensor = to_input_tensor(pixels, self.image_spec, self.mean, self.std, self.config.input_image_bgr)
         return {self.image_spec.name: tensor}
 
     async def classify(self, image: Image.Image, n: int) -> list[post.Classification]:
+        """The top `n` classes passing the filters, of an image `open_image` read the header of."""
         if self.classifier is None:
             raise InvalidInput(f"model '{self.model.name}' is not a classifier (outputs: {self._shapes()})")
-        outputs = await self.model.predict(self._image_tensor(image), [self.classifier.name])
+        outputs = await self.model.predict(partial(self._image_tensor, image), [self.classifier.name])
         scores = post.dequantize(outputs[self.classifier.name], self.classifier)
         probabilities = post.as_probabilities(scores)
         ranked = post.top_classifications(probabilities, self.model.labels, probabilities.size)
         return [c for c in ranked if self.config.passes(c.class_name, c.confidence)][: max(n, 0)]
 
     async def detect(self, image: Image.Image) -> list[post.Detection]:
+        """The detections passing the filters, of an image `open_image` read the header of."""
         if self.detector is None:
             raise InvalidInput(f"model '{self.model.name}' is not a detector (outputs: {self._shapes()})")
-        named = await self.model.predict(self._image_tensor(image), list(self.detector.values()))
+        named = await self.model.predict(partial(self._image_tensor, image), list(self.detector.values()))
         real = {name: post.dequantize(a, self.model.output_spec(name)) for name, a in named.items()}
         raw = post.detector_outputs(real, self.detector)
         corners = post.box_corners(raw.boxes, self._box_order(), self._input_hw(image))

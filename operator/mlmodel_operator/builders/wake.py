@@ -20,6 +20,8 @@ ROUTE_VALUE = "activator"
 ANNOTATION_POD_SELECTOR = "mlmodel.dev/pod-selector"
 ANNOTATION_OWNER = "mlmodel.dev/owner"  # "<plural>/<name>": whose status takes the wake request
 PLURAL = {"mlmodel": "mlmodelservices", "vision": "visionservices"}
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+SLICE_MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 SLICE_MANAGER = "mlmodel.dev-operator"  # not the EndpointSlice controller's: it leaves the slice alone
 CONTROLLER_SLICES = "endpointslice-controller.k8s.io"  # the controller's, for a Service with a selector
 MIRRORED_SLICES = "endpointslicemirroring-controller.k8s.io"  # copies of a selectorless Service's Endpoints
@@ -62,8 +64,8 @@ def build_endpoint_slice(
     meta = common.child_metadata(owner, slice_name(owner_name, component), component)
     meta["labels"] = {
         **meta["labels"],
-        "kubernetes.io/service-name": common.child_name(owner_name, component),
-        "endpointslice.kubernetes.io/managed-by": SLICE_MANAGER,
+        SERVICE_NAME_LABEL: common.child_name(owner_name, component),
+        SLICE_MANAGED_BY_LABEL: SLICE_MANAGER,
     }
     return {
         "apiVersion": "discovery.k8s.io/v1",
@@ -81,7 +83,7 @@ def slices_of(service_name: str, manager: str) -> dict[str, str]:
     Both controllers also copy the Service's labels (the mirroring one by way of the
     Endpoints), ours among them, so the operator's EndpointSlice watch stores these slices.
     """
-    return {"kubernetes.io/service-name": service_name, "endpointslice.kubernetes.io/managed-by": manager}
+    return {SERVICE_NAME_LABEL: service_name, SLICE_MANAGED_BY_LABEL: manager}
 
 
 def activator_endpoints(slices: list[dict[str, Any]]) -> tuple[list[str], int | None]:

@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from mlmodel_operator import metrics
+from mlmodel_operator.builders import wake
 from mlmodel_operator.builders.common import OWNER_KIND
 from mlmodel_operator.handlers.modelpackage import reconcile_package
 from mlmodel_operator.handlers.runtime import Runtime
@@ -57,10 +58,26 @@ def child_event(rt: Runtime, type_: str | None, body: dict[str, Any]) -> None:
         rt.store.put(body)
     meta = body.get("metadata") or {}
     labels = meta.get("labels") or {}
+    if _follows_pods(rt, body.get("kind"), meta.get("namespace"), labels):
+        return
     kind = OWNER_KIND.get(labels.get("app.kubernetes.io/component", ""))
     owner = labels.get("app.kubernetes.io/instance")
     if kind and owner and meta.get("namespace"):
         rt.queue.add((kind, meta["namespace"], owner))
+
+
+def _follows_pods(rt: Runtime, kind: Any, namespace: Any, labels: dict[str, str]) -> bool:
+    """An EndpointSlice the EndpointSlice controller keeps for a Service with a selector.
+
+    Why no pass for it: it changes whenever the Service's pods do, which the pod watch
+    already reports. It is still stored: once the Service is led to the activator (no
+    selector), the controller leaves it behind and a pass deletes it (handlers/wake.py),
+    so from then on its events queue the owner like any child's.
+    """
+    if kind != "EndpointSlice" or labels.get(wake.SLICE_MANAGED_BY_LABEL) != wake.CONTROLLER_SLICES:
+        return False
+    service = rt.store.get("Service", str(namespace), labels.get(wake.SERVICE_NAME_LABEL, ""))
+    return service is not None and bool((service.get("spec") or {}).get("selector"))
 
 
 def pods_changed(rt: Runtime, key: tuple[str, str, str]) -> None:
@@ -70,7 +87,7 @@ def pods_changed(rt: Runtime, key: tuple[str, str, str]) -> None:
     garbage collector) needs no pass, and a peering standby, whose owner watches kopf has
     paused, is not the one to act.
     """
-    if not rt.paused() and rt.store.get(*key) is not None:
+    if not rt.paused() and key in rt.store:
         rt.queue.add(key)
 
 
@@ -94,7 +111,7 @@ def handle(rt: Runtime, key: Any) -> None:
     kind, namespace, name = key
     with metrics.reconcile_pass(kind):
         changed = _reconcile(rt, kind, namespace, name)
-    if rt.store.get(kind, namespace, name) is not None:
+    if key in rt.store:
         rt.queue.add_after(key, rt.config.resync_seconds)
     if changed:
         notify_dependants(rt, kind, namespace, name)

@@ -31,6 +31,15 @@ def test_an_older_body_never_replaces_a_newer_one() -> None:
     assert store.get("Deployment", "ns", "d") is None
 
 
+def test_a_read_is_a_copy_a_caller_may_change() -> None:
+    store = Store()
+    store.put(body("Deployment", "d", "1", spec={"replicas": 2}))
+    read = store.get("Deployment", "ns", "d")
+    read["spec"]["replicas"] = 5  # type: ignore[index]
+    assert store.get("Deployment", "ns", "d")["spec"] == {"replicas": 2}  # type: ignore[index]
+    assert ("Deployment", "ns", "d") in store and ("Deployment", "ns", "e") not in store
+
+
 def test_the_store_drops_managed_fields() -> None:
     store = Store()
     store.put(body("Service", "s", "1", meta={"managedFields": [{"manager": "x"}]}))
@@ -124,6 +133,31 @@ def test_pods_queue_only_a_stored_owner_and_nothing_while_paused() -> None:
     rt.paused = lambda: False
     triggers.pods_changed(rt, key)
     assert queued.keys == [key]
+
+
+def test_a_controller_slice_queues_its_owner_only_once_the_service_is_led_to_the_activator() -> None:
+    """A running service's slices follow its pods (the pod watch reports those); a routed
+    service's leftover slices must reach a pass, which deletes them."""
+    rt, queued = runtime()
+    labels = {
+        "app.kubernetes.io/component": "mlmodel",
+        "app.kubernetes.io/instance": "svc",
+        "kubernetes.io/service-name": "svc-mlmodel",
+        "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+    }
+    service = body("Service", "svc-mlmodel", "1", spec={"selector": {"app": "x"}}, meta={"labels": labels})
+    triggers.child_event(rt, "ADDED", service)
+    slice_ = body("EndpointSlice", "svc-mlmodel-abc", "2", meta={"labels": labels})
+    triggers.child_event(rt, "MODIFIED", slice_)
+    assert queued.keys == [("MLModelService", "ns", "svc")]  # the Service's own event only
+    assert rt.store.get("EndpointSlice", "ns", "svc-mlmodel-abc") is not None  # still stored
+    triggers.child_event(
+        rt, "MODIFIED", body("Service", "svc-mlmodel", "3", spec={}, meta={"labels": labels})
+    )
+    triggers.child_event(
+        rt, "MODIFIED", body("EndpointSlice", "svc-mlmodel-abc", "4", meta={"labels": labels})
+    )
+    assert queued.keys == [("MLModelService", "ns", "svc")] * 3
 
 
 class DelayRecorder(Recorder):

@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlmodel_fetch import contents
+from mlmodel_fetch import contents, errors
 from mlmodel_fetch.errors import FetchError
-from mlmodel_fetch.fetch import source_name
+from mlmodel_fetch.fetch import http_reason, source_name
 from mlmodel_fetch.urls import certificate_failure, opener
 from mlmodel_fetch.urls import check_url as check_url_policy
 from mlmodel_operator import cabundle
@@ -172,10 +172,12 @@ def check_url(
     except FetchError as exc:  # a redirect the URL policy refuses
         return entry(version, "False", "InsecureSource", str(exc)[:300])
     except urllib.error.HTTPError as exc:
-        return entry(version, "False", "Unreachable", f"HTTP {exc.code} {exc.reason}")
+        return entry(version, "False", http_reason(exc.code), f"HTTP {exc.code} {exc.reason}")
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         untrusted = certificate_failure(exc, cabundle.trusted(version["source"]))
-        return entry(version, "Unknown", "Unreachable", (untrusted or str(getattr(exc, "reason", exc)))[:300])
+        if untrusted:
+            return entry(version, "Unknown", errors.UNTRUSTED, untrusted[:300])
+        return entry(version, "Unknown", errors.UNREACHABLE, str(getattr(exc, "reason", exc))[:300])
     if len(data) > max_bytes:
         return entry(version, "Unknown", "TooLargeToVerify", "the init container verifies it")
     return check_bytes(version, data, max_bytes)

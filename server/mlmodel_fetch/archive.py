@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from mlmodel_fetch import errors
 from mlmodel_fetch.errors import FetchError
 
 MAX_MEMBERS = 10_000
@@ -30,12 +31,12 @@ def safe_member_path(dest: Path, name: str) -> Path:
     """
     pure = PurePosixPath(name.replace("\\", "/"))
     if pure.is_absolute() or name.startswith(("/", "\\")) or (pure.parts and ":" in pure.parts[0]):
-        raise FetchError(f"unsafe archive member {name!r}: absolute path")
+        raise FetchError(f"unsafe archive member {name!r}: absolute path", errors.INVALID_ARCHIVE)
     if ".." in pure.parts:
-        raise FetchError(f"unsafe archive member {name!r}: path traversal ('..')")
+        raise FetchError(f"unsafe archive member {name!r}: path traversal ('..')", errors.INVALID_ARCHIVE)
     target = (dest / pure).resolve()
     if target != dest.resolve() and dest.resolve() not in target.parents:
-        raise FetchError(f"unsafe archive member {name!r}: escapes the destination")
+        raise FetchError(f"unsafe archive member {name!r}: escapes the destination", errors.INVALID_ARCHIVE)
     return target
 
 
@@ -49,12 +50,16 @@ class _Budget:
     def expect(self, n: int, name: str) -> None:
         """Refuse early when a header already announces too much."""
         if self.used + n > self.max_bytes:
-            raise FetchError(f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})")
+            raise FetchError(
+                f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})", errors.TOO_LARGE
+            )
 
     def take(self, n: int, name: str) -> None:
         self.used += n
         if self.used > self.max_bytes:
-            raise FetchError(f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})")
+            raise FetchError(
+                f"archive unpacks to more than {self.max_bytes} bytes (at member {name!r})", errors.TOO_LARGE
+            )
 
 
 def _copy_capped(src: IO[bytes], target: Path, budget: _Budget, name: str) -> None:
@@ -68,7 +73,7 @@ def _copy_capped(src: IO[bytes], target: Path, budget: _Budget, name: str) -> No
 def _tar_members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
     for count, member in enumerate(tar, start=1):
         if count > MAX_MEMBERS:
-            raise FetchError(f"archive has more than {MAX_MEMBERS} members")
+            raise FetchError(f"archive has more than {MAX_MEMBERS} members", errors.INVALID_ARCHIVE)
         yield member
 
 
@@ -80,19 +85,23 @@ def extract_tar(archive: Path, dest: Path, max_bytes: int) -> list[Path]:
             for member in _tar_members(tar):
                 target = safe_member_path(dest, member.name)
                 if member.issym() or member.islnk():
-                    raise FetchError(f"unsafe archive member {member.name!r}: links are refused")
+                    raise FetchError(
+                        f"unsafe archive member {member.name!r}: links are refused", errors.INVALID_ARCHIVE
+                    )
                 if member.isdir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
                 if not member.isfile():
-                    raise FetchError(f"unsafe archive member {member.name!r}: not a regular file")
+                    raise FetchError(
+                        f"unsafe archive member {member.name!r}: not a regular file", errors.INVALID_ARCHIVE
+                    )
                 budget.expect(member.size, member.name)
                 src = tar.extractfile(member)
                 assert src is not None  # regular files always have a stream
                 _copy_capped(src, target, budget, member.name)
                 written.append(target)
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise FetchError(f"cannot read tar archive: {exc}") from exc
+        raise FetchError(f"cannot read tar archive: {exc}", errors.INVALID_ARCHIVE) from exc
     return written
 
 
@@ -108,11 +117,13 @@ def extract_zip(archive: Path, dest: Path, max_bytes: int) -> list[Path]:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
             if len(infos) > MAX_MEMBERS:
-                raise FetchError(f"archive has more than {MAX_MEMBERS} members")
+                raise FetchError(f"archive has more than {MAX_MEMBERS} members", errors.INVALID_ARCHIVE)
             for info in infos:
                 target = safe_member_path(dest, info.filename)
                 if _zip_is_link(info):
-                    raise FetchError(f"unsafe archive member {info.filename!r}: links are refused")
+                    raise FetchError(
+                        f"unsafe archive member {info.filename!r}: links are refused", errors.INVALID_ARCHIVE
+                    )
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
@@ -120,7 +131,7 @@ def extract_zip(archive: Path, dest: Path, max_bytes: int) -> list[Path]:
                     _copy_capped(src, target, budget, info.filename)
                 written.append(target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
-        raise FetchError(f"cannot read zip archive: {exc}") from exc
+        raise FetchError(f"cannot read zip archive: {exc}", errors.INVALID_ARCHIVE) from exc
     return written
 
 

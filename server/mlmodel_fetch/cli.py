@@ -92,7 +92,7 @@ def handler(args: argparse.Namespace) -> int:
         )
     except FetchError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        _write(args.summary_to, json.dumps({"error": str(exc)[:3500]}))
+        _write(args.summary_to, json.dumps({"reason": exc.reason, "error": str(exc)[:3500]}))
         return 1
     line = summary.encode(summary.build_summary(args.dest, done.sha256, done.size, args.model))
     _write(args.summary_to, line)

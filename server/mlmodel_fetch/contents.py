@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+from mlmodel_fetch import errors
 from mlmodel_fetch.errors import FetchError
 from mlmodel_tflite.fbmodel import NOT_TFLITE, classifier_classes, is_tflite
 from mlmodel_tflite.metadata import parse_labels
@@ -164,7 +165,7 @@ def _describe_archive(data: bytes, kind: str, max_bytes: int) -> Contents:
                 return Contents(tuple(files), complete=False)
             budget -= len(body)
     except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
-        raise FetchError(f"cannot read {kind} archive: {exc}") from exc
+        raise FetchError(f"cannot read {kind} archive: {exc}", errors.INVALID_ARCHIVE) from exc
     return Contents(tuple(files))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from mlmodel_fetch import archive, contents, urls
+from mlmodel_fetch import archive, contents, errors, urls
 from mlmodel_fetch.errors import FetchError
 
 DEFAULT_MAX_BYTES = 2 << 30
@@ -41,7 +41,7 @@ def _stream(src: IO[bytes], out: IO[bytes], max_bytes: int, what: str) -> tuple[
     while chunk := src.read(_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise FetchError(f"{what} is larger than the limit of {max_bytes} bytes")
+            raise FetchError(f"{what} is larger than the limit of {max_bytes} bytes", errors.TOO_LARGE)
         digest.update(chunk)
         out.write(chunk)
     return digest.hexdigest(), size
@@ -59,16 +59,25 @@ def _download(
                 return _stream(resp, out, max_bytes, url)
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt == 2:
-                raise FetchError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+                raise FetchError(f"GET {url}: HTTP {exc.code} {exc.reason}", http_reason(exc.code)) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             untrusted = urls.certificate_failure(exc, cas)
             if untrusted:
-                raise FetchError(f"GET {url}: {untrusted}") from exc
+                raise FetchError(f"GET {url}: {untrusted}", errors.UNTRUSTED) from exc
             if attempt == 2:
                 reason = getattr(exc, "reason", exc)
-                raise FetchError(f"GET {url}: {reason}") from exc
+                raise FetchError(f"GET {url}: {reason}", errors.UNREACHABLE) from exc
         time.sleep(2**attempt)
     raise AssertionError("unreachable")
+
+
+def http_reason(code: int) -> str:
+    """The stable reason of an HTTP error answer (the operator's URL check uses it too)."""
+    if code in (404, 410):
+        return errors.NOT_FOUND
+    if code in (401, 403):
+        return errors.UNAUTHORIZED
+    return errors.UNREACHABLE if code >= 500 else errors.FETCH_FAILED
 
 
 def _copy(path: Path, part: Path, max_bytes: int) -> tuple[str, int]:
@@ -76,9 +85,9 @@ def _copy(path: Path, part: Path, max_bytes: int) -> tuple[str, int]:
         with path.open("rb") as src, part.open("wb") as out:
             return _stream(src, out, max_bytes, str(path))
     except FileNotFoundError as exc:
-        raise FetchError(f"source file {path} does not exist") from exc
+        raise FetchError(f"source file {path} does not exist", errors.NOT_FOUND) from exc
     except IsADirectoryError as exc:
-        raise FetchError(f"source {path} is a directory, expected a file") from exc
+        raise FetchError(f"source {path} is a directory, expected a file", errors.NOT_FOUND) from exc
 
 
 def source_name(url: str | None, file: Path | None) -> str:
@@ -93,7 +102,9 @@ def source_name(url: str | None, file: Path | None) -> str:
 def verify(actual: str, expected: str | None, what: str) -> None:
     """Refuse bytes whose digest differs from the one the ModelPackage declared."""
     if expected is not None and actual.lower() != expected.lower():
-        raise FetchError(f"sha256 mismatch for {what}: expected {expected.lower()}, got {actual}")
+        raise FetchError(
+            f"sha256 mismatch for {what}: expected {expected.lower()}, got {actual}", errors.CHECKSUM
+        )
 
 
 def check_model(dest: Path, model: str) -> None:
@@ -101,9 +112,11 @@ def check_model(dest: Path, model: str) -> None:
     path = archive.safe_member_path(dest, model)
     if not path.is_file():
         present = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
-        raise FetchError(contents.missing("model file", contents.member_path(model), present))
+        raise FetchError(
+            contents.missing("model file", contents.member_path(model), present), errors.MODEL_MISSING
+        )
     if not contents.is_tflite(_head(path)):
-        raise FetchError(contents.not_a_model(contents.member_path(model)))
+        raise FetchError(contents.not_a_model(contents.member_path(model)), errors.NOT_TFLITE)
 
 
 def _head(path: Path) -> bytes:
@@ -121,7 +134,7 @@ def _place(part: Path, dest: Path, name: str, max_bytes: int) -> tuple[str, tupl
     else:
         problem = contents.bare_file_problem(name, head)
         if problem:
-            raise FetchError(problem)
+            raise FetchError(problem, errors.NOT_TFLITE)
         target = archive.safe_member_path(dest, name)
         os.replace(part, target)
         return kind, (target,)

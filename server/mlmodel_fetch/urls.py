@@ -25,6 +25,7 @@ from http.client import HTTPMessage
 from pathlib import Path
 from typing import IO
 
+from mlmodel_fetch import errors
 from mlmodel_fetch.errors import FetchError
 
 SYSTEM_CAS = "system CA store; a server with a private CA needs source.caConfigMap"
@@ -41,10 +42,11 @@ def check_url(url: str, allow_insecure_http: bool = False) -> None:
     if scheme == "http" and not allow_insecure_http:
         raise FetchError(
             f"refusing plain http URL {url}: use https, or set source.allowInsecureHttp "
-            "(mlmodel fetch --allow-insecure-http)"
+            "(mlmodel fetch --allow-insecure-http)",
+            errors.INSECURE,
         )
     if scheme not in allowed_schemes(allow_insecure_http) or not parsed.netloc:
-        raise FetchError(f"refusing URL {url}: only https:// URLs are fetched")
+        raise FetchError(f"refusing URL {url}: only https:// URLs are fetched", errors.INSECURE)
 
 
 class _PolicyRedirects(urllib.request.HTTPRedirectHandler):
@@ -66,7 +68,7 @@ class _PolicyRedirects(urllib.request.HTTPRedirectHandler):
         try:
             check_url(newurl, self.allow_insecure_http)
         except FetchError as exc:
-            raise FetchError(f"redirect from {req.full_url}: {exc}") from None
+            raise FetchError(f"redirect from {req.full_url}: {exc}", exc.reason) from None
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -87,9 +89,9 @@ def load_ca_file(path: Path) -> ssl.SSLContext:
     try:
         return ca_context(cafile=path)
     except ssl.SSLError as exc:
-        raise FetchError(f"CA bundle {path} holds no PEM certificate") from exc
+        raise FetchError(f"CA bundle {path} holds no PEM certificate", errors.CA_BUNDLE) from exc
     except OSError as exc:
-        raise FetchError(f"CA bundle {path}: {exc.strerror or exc}") from exc
+        raise FetchError(f"CA bundle {path}: {exc.strerror or exc}", errors.CA_BUNDLE) from exc
 
 
 def certificate_failure(exc: BaseException, cas: str) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelLoadError
+from .errors import TENSOR_MISMATCH, ModelLoadError
 from .runtime.tensors import TensorSpec
 
 # MLflow's scalar DataTypes that a numeric tensor can take, with MLflow's NumPy types.
@@ -65,7 +65,8 @@ def check_columns(columns: Sequence[Column], tensors: Sequence[TensorSpec], side
     if len(tensors) != 1:
         raise ModelLoadError(
             f"signature.{side} is column-based, which maps onto one tensor, but the model has "
-            f"{len(tensors)} {side}"
+            f"{len(tensors)} {side}",
+            TENSOR_MISMATCH,
         )
     tensor = tensors[0]
     width = _width(tensor)
@@ -73,12 +74,14 @@ def check_columns(columns: Sequence[Column], tensors: Sequence[TensorSpec], side
         raise ModelLoadError(
             f"signature.{side} has {len(columns)} columns but the model's {side[:-1]} "
             f"'{tensor.name}' is {tensor.dtype.name}{list(tensor.shape_signature)}: a column-based "
-            f"side needs [batch, {len(columns)}]" + (" or [batch]" if len(columns) == 1 else "")
+            f"side needs [batch, {len(columns)}]" + (" or [batch]" if len(columns) == 1 else ""),
+            TENSOR_MISMATCH,
         )
     names = [c.name for c in columns]
     if any(names) and (None in names or len(set(names)) != len(names)):
         raise ModelLoadError(
-            f"signature.{side}: columns must be all named, with distinct names, or all unnamed"
+            f"signature.{side}: columns must be all named, with distinct names, or all unnamed",
+            TENSOR_MISMATCH,
         )
     for position, column in enumerate(columns):
         _check_type(column, position, tensor, side)
@@ -98,11 +101,16 @@ def _check_type(column: Column, position: int, tensor: TensorSpec, side: str) ->
     """Every column feeds (or, for outputs, is fed by) the tensor without a change of kind."""
     where = f"signature.{side} column '{column.label(position)}'"
     if column.type not in NUMERIC_TYPES:
-        raise ModelLoadError(f"{where} is {column.type}; a TFLite tensor takes numbers or booleans")
+        raise ModelLoadError(
+            f"{where} is {column.type}; a TFLite tensor takes numbers or booleans", TENSOR_MISMATCH
+        )
     if not column.required and side == "inputs":
-        raise ModelLoadError(f"{where} is optional; every column of a TFLite input must be sent")
+        raise ModelLoadError(
+            f"{where} is optional; every column of a TFLite input must be sent", TENSOR_MISMATCH
+        )
     source, target = (column.dtype, tensor.dtype) if side == "inputs" else (tensor.dtype, column.dtype)
     if not np.can_cast(source, target, casting="same_kind"):
         raise ModelLoadError(
-            f"{where} is {column.type} but the model's tensor '{tensor.name}' is {tensor.dtype.name}"
+            f"{where} is {column.type} but the model's tensor '{tensor.name}' is {tensor.dtype.name}",
+            TENSOR_MISMATCH,
         )

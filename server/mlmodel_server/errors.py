@@ -38,4 +38,21 @@ class UnsupportedMediaType(ServingError):
 
 
 class ModelLoadError(Exception):
-    """A model, labels file or package cannot be loaded; fatal at start-up."""
+    """A model, labels file or package cannot be loaded; fatal at start-up.
+
+    `reason` is a stable name for the kind of problem: `mlmodel serve` writes it to the pod's
+    termination message, and the operator's status shows it (docs/operator.md, Troubleshooting).
+    """
+
+    reason = "ModelLoadFailed"  # LiteRT refused it (an unsupported op, a corrupt file, ...)
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+NOT_TFLITE = "NotTFLite"  # the bytes are no TFLite flatbuffer
+LABELS_MISMATCH = "LabelsMismatch"  # the labels do not match the classifier's classes
+TENSOR_MISMATCH = "TensorMismatch"  # the tensors do not fit what is asked of them
+INVALID_PACKAGE = "InvalidPackage"  # the package's MLmodel manifest is wrong

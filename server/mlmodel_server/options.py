@@ -39,6 +39,7 @@ class ServeOptions:
     shutdown_timeout: int = 10
     recheck_seconds: int = 300  # 0: the self-test runs at start only
     log_level: str = "info"
+    termination_log: Path | None = None  # where a start-up failure's reason is written
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeOptions:

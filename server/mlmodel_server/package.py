@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from .columns import Column, check_columns, parse_column
-from .errors import ModelLoadError
+from .errors import INVALID_PACKAGE, TENSOR_MISMATCH, ModelLoadError
 from .runtime.tensors import TensorSpec
 
 MANIFEST = "MLmodel"
@@ -56,10 +56,12 @@ def read_package(root: Path) -> Package:
     doc = _manifest(root)
     flavor = (doc.get("flavors") or {}).get("tflite")
     if not isinstance(flavor, dict) or not flavor.get("model_path"):
-        raise ModelLoadError(f"{root / MANIFEST}: needs flavors.tflite.model_path")
+        raise ModelLoadError(f"{root / MANIFEST}: needs flavors.tflite.model_path", INVALID_PACKAGE)
     threads = flavor.get("num_threads", 1)
     if not isinstance(threads, int) or threads < 1:
-        raise ModelLoadError(f"{root / MANIFEST}: flavors.tflite.num_threads must be an integer >= 1")
+        raise ModelLoadError(
+            f"{root / MANIFEST}: flavors.tflite.num_threads must be an integer >= 1", INVALID_PACKAGE
+        )
     signature = doc.get("signature") or {}
     inputs, input_columns = _signature(signature.get("inputs"), root, "signature.inputs")
     outputs, output_columns = _signature(signature.get("outputs"), root, "signature.outputs")
@@ -101,11 +103,13 @@ def _manifest(root: Path) -> dict[str, Any]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ModelLoadError(f"cannot read package manifest {path}: {exc.strerror or exc}") from exc
+        raise ModelLoadError(
+            f"cannot read package manifest {path}: {exc.strerror or exc}", INVALID_PACKAGE
+        ) from exc
     except yaml.YAMLError as exc:
-        raise ModelLoadError(f"package manifest {path} is not valid YAML: {exc}") from exc
+        raise ModelLoadError(f"package manifest {path} is not valid YAML: {exc}", INVALID_PACKAGE) from exc
     if not isinstance(doc, dict):
-        raise ModelLoadError(f"package manifest {path} must be a YAML mapping")
+        raise ModelLoadError(f"package manifest {path} must be a YAML mapping", INVALID_PACKAGE)
     return doc
 
 
@@ -113,7 +117,9 @@ def _inside(root: Path, relative: str, field_name: str) -> Path:
     """Resolve a manifest path, refusing anything that escapes the package."""
     path = (root / str(relative)).resolve()
     if not path.is_relative_to(root.resolve()):
-        raise ModelLoadError(f"{root / MANIFEST}: {field_name} '{relative}' points outside the package")
+        raise ModelLoadError(
+            f"{root / MANIFEST}: {field_name} '{relative}' points outside the package", INVALID_PACKAGE
+        )
     return path
 
 
@@ -130,7 +136,8 @@ def _signature(raw: Any, root: Path, field_name: str) -> tuple[list[SignatureTen
         raise ValueError("tensor and column specs are mixed")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelLoadError(
-            f"{root / MANIFEST}: {field_name} is not a list of tensor specs or column specs ({exc})"
+            f"{root / MANIFEST}: {field_name} is not a list of tensor specs or column specs ({exc})",
+            INVALID_PACKAGE,
         ) from exc
 
 
@@ -166,11 +173,15 @@ def _output_example(root: Path, doc: dict[str, Any]) -> dict[str, Any]:
     spec = {"artifact_path": raw} if isinstance(raw, str) else raw
     tolerance = spec.get("tolerance", OUTPUT_TOLERANCE) if isinstance(spec, dict) else None
     if not isinstance(spec, dict) or not isinstance(spec.get("artifact_path"), str):
-        raise ModelLoadError(f"{root / MANIFEST}: output_example needs an artifact_path")
+        raise ModelLoadError(f"{root / MANIFEST}: output_example needs an artifact_path", INVALID_PACKAGE)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance >= 0:
-        raise ModelLoadError(f"{root / MANIFEST}: output_example.tolerance must be a number >= 0")
+        raise ModelLoadError(
+            f"{root / MANIFEST}: output_example.tolerance must be a number >= 0", INVALID_PACKAGE
+        )
     if _example(root, doc) is None:
-        raise ModelLoadError(f"{root / MANIFEST}: output_example needs an input_example to answer")
+        raise ModelLoadError(
+            f"{root / MANIFEST}: output_example needs an input_example to answer", INVALID_PACKAGE
+        )
     path = _inside(root, spec["artifact_path"], "output_example")
     return {"output_example": path, "output_tolerance": float(tolerance)}
 
@@ -186,13 +197,15 @@ def check_signature(package: Package, inputs: list[TensorSpec], outputs: list[Te
     for side, declared, actual in (("inputs", package.inputs, inputs), ("outputs", package.outputs, outputs)):
         if declared and len(declared) != len(actual):
             raise ModelLoadError(
-                f"signature.{side} lists {len(declared)} tensors but the model has {len(actual)}"
+                f"signature.{side} lists {len(declared)} tensors but the model has {len(actual)}",
+                TENSOR_MISMATCH,
             )
         for want, spec in zip(declared, actual, strict=False):
             if want.dtype != spec.dtype.name or not _shapes_agree(want.shape, spec.shape_signature):
                 raise ModelLoadError(
                     f"signature.{side} tensor {want.name or spec.name!r} is {want.dtype}{list(want.shape)}"
-                    f" but the model's is {spec.dtype.name}{list(spec.shape_signature)}"
+                    f" but the model's is {spec.dtype.name}{list(spec.shape_signature)}",
+                    TENSOR_MISMATCH,
                 )
 
 

@@ -44,6 +44,8 @@ RETRY_AFTER_FAILURE = 10.0  # seconds to the next re-check after a failed one (a
 class SelfTestFailed(ModelLoadError):
     """The model did not answer its self-test, or not with the package's output_example."""
 
+    reason = "SelfTestFailed"
+
 
 @dataclass(frozen=True)
 class SelfTest:

@@ -111,6 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="require 'Authorization: Bearer <token>' on inference endpoints (token: first line of the file)",
     )
     parser.add_argument(
+        "--termination-log",
+        type=Path,
+        default=os.environ.get("MLMODEL_TERMINATION_LOG"),
+        help="on a model that cannot serve, write {reason, error} as JSON here "
+        "(Kubernetes' /dev/termination-log; the operator sets MLMODEL_TERMINATION_LOG)",
+    )
+    parser.add_argument(
         "--drain-seconds",
         type=non_negative_int,
         default=DEFAULTS.drain_seconds,
@@ -152,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
             check_port(options.host, options.grpc_port)
     except (ModelLoadError, ServeError, ValueError) as exc:
         print(f"mlmodel serve: error: {exc}", file=sys.stderr)
+        if isinstance(exc, ModelLoadError) and options.termination_log is not None:
+            _write_termination(options.termination_log, exc.reason, f"mlmodel serve: error: {exc}")
         return 1
     try:
         serve(dataplane, sock, options, token)
@@ -159,6 +168,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"mlmodel serve: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_termination(path: Path, reason: str, line: str) -> None:
+    """The failure's stable reason and its line, for the pod's status (the kubelet reads up to
+    4096 bytes of the file; the operator parses the JSON, falling back to the log's last line)."""
+    try:
+        path.write_text(json.dumps({"reason": reason, "error": line[:3500]}))
+    except OSError as exc:
+        print(f"mlmodel serve: warning: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
 
 
 def _vision_attributes(path: Path | None) -> dict[str, object]:

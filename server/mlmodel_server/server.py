@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 from .canary.options import CandidateOptions
 from .canary.split import SplitPlan, VersionSplit, split_plan
 from .dataplane import DataPlane
-from .errors import ModelLoadError
+from .errors import LABELS_MISMATCH, ModelLoadError
 from .options import ServeOptions
 from .package import Package, check_signature, model_package, read_package
 from .runtime.model import ModelConfig, TFLiteModel
@@ -123,7 +123,7 @@ def with_candidate(stable: TFLiteModel, plan: SplitPlan) -> VersionSplit:
                 check_signature(plan.package, candidate.inputs, candidate.outputs)
             _check_labels(candidate)
         except ModelLoadError as exc:
-            raise ModelLoadError(f"candidate version {candidate.version}: {exc}") from exc
+            raise ModelLoadError(f"candidate version {candidate.version}: {exc}", exc.reason) from exc
         return VersionSplit(stable, candidate, plan)
     except ModelLoadError:
         stable.close()
@@ -139,7 +139,8 @@ def _check_labels(model: TFLiteModel) -> None:
     if len(model.labels) != classes:
         raise ModelLoadError(
             f"labels file has {len(model.labels)} labels but model output '{model.outputs[0].name}' "
-            f"has {classes} classes"
+            f"has {classes} classes",
+            LABELS_MISMATCH,
         )
 
 

@@ -171,7 +171,7 @@ def test_opted_in_http_url_reaches_the_init_container_flag(objs: Objects) -> Non
     [init] = deployment_pod(objs, "fruit-mlmodel")["initContainers"]
     assert init["args"][init["args"].index("--url") + 1 :][:2] == [source["url"], "--allow-insecure-http"]
     [entry] = objs.status("ModelPackage", "fruit")["versions"]
-    assert entry["reason"] == "Unreachable"  # tried (nothing listens), not refused
+    assert entry["reason"] == "FetchUnreachable"  # tried (nothing listens), not refused
 
 
 # --- a private CA (source.caConfigMap) ------------------------------------------------------

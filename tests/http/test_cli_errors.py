@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -127,3 +128,42 @@ def test_column_signature_that_does_not_fit_the_model(tmp_path):
     assert_one_line_error(
         result, "signature.inputs has 3 columns but the model's input 'features' is float32[-1, 4]"
     )
+
+
+def stated(tmp_path: Path, *args: str | Path) -> tuple[str, str]:
+    """The (reason, error) a failed start writes to --termination-log, as a pod's would."""
+    log = tmp_path / "termination-log"
+    assert serve(*args, "--termination-log", log).returncode == 1
+    data = json.loads(log.read_text())
+    return data["reason"], data["error"]
+
+
+def test_a_model_that_cannot_serve_states_a_stable_reason_for_the_pods_status(tmp_path):
+    text = tmp_path / "text.tflite"
+    text.write_bytes(b"hello, I am text")
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"\x00\x00\x00\x00TFL3" + b"\x01" * 64)
+    labels = tmp_path / "two.txt"
+    labels.write_text("a\nb\n")
+    assert stated(tmp_path, "--model", text)[0] == "NotTFLite"
+    reason, error = stated(tmp_path, "--model", broken)
+    assert reason == "ModelLoadFailed" and error.startswith("mlmodel serve: error: model file")
+    assert (
+        stated(tmp_path, "--model", MODELS / "classifier_uint8.tflite", "--labels", labels)[0]
+        == "LabelsMismatch"
+    )
+    vision = (
+        "--model",
+        MODELS / "iris_classifier.tflite",
+        "--vision-name",
+        "v",
+        "--vision-config",
+        tmp_path / "v.json",
+    )
+    (tmp_path / "v.json").write_text("{}")
+    assert stated(tmp_path, *vision)[0] == "TensorMismatch"
+
+
+def test_without_a_termination_log_nothing_is_written(tmp_path):
+    assert serve("--model", tmp_path / "nope.tflite").returncode == 1
+    assert list(tmp_path.iterdir()) == []

@@ -231,8 +231,11 @@ def server_container(inputs: ServingInputs) -> dict[str, Any]:
         "lifecycle": {"preStop": {"sleep": {"seconds": inputs.termination.prestop_seconds}}},
         "volumeMounts": mounts,
         "securityContext": security.container_security_context(),
-        # A load error is one stderr line before exit 1: it becomes the termination message,
-        # which the operator shows as the Degraded reason (status/workload.py).
+        # A model that cannot serve: the server writes {reason, error} to the termination
+        # log; any other exit leaves the log's tail (its last line is the error). Either
+        # becomes the Degraded reason (status/workload.py). An env var, not a flag, so a
+        # `spec.image` older than it still starts.
+        "env": [{"name": "MLMODEL_TERMINATION_LOG", "value": "/dev/termination-log"}],
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if inputs.spec.get("resources"):

@@ -85,18 +85,28 @@ class Workload:
     self_tests: SelfTests = field(default_factory=SelfTests)
 
 
-def _error_text(message: str) -> str:
-    """The one line that says what went wrong.
+def _termination(message: str) -> tuple[str | None, str]:
+    """(the stable reason, if it says one; the one line that says what went wrong).
 
-    `mlmodel fetch` writes {"error": ...} to its termination log. The server container
-    uses `terminationMessagePolicy: FallbackToLogsOnError`, so its message is the tail of
-    its log, whose last line is `mlmodel serve: error: ...` (or a traceback's last line).
+    `mlmodel fetch`, and `mlmodel serve` on a model that cannot serve, write {"reason": ...,
+    "error": ...} to the termination log (their reasons: docs/operator.md, Troubleshooting).
+    The server container uses `terminationMessagePolicy: FallbackToLogsOnError`, so on any
+    other exit its message is the tail of its log, whose last line is `mlmodel serve: error:
+    ...` (or a traceback's last line).
     """
     try:
         data = json.loads(message)
     except ValueError:
-        return _last_line(message)
-    return str(data.get("error", message)) if isinstance(data, dict) else _last_line(message)
+        return None, _last_line(message)
+    if not isinstance(data, dict):
+        return None, _last_line(message)
+    reason = data.get("reason")
+    return (str(reason) if _is_reason(reason) else None), str(data.get("error", message))
+
+
+def _is_reason(value: Any) -> bool:
+    """A condition reason as the API server accepts it: CamelCase, letters first."""
+    return isinstance(value, str) and 0 < len(value) <= 64 and value[0].isalpha() and value.isalnum()
 
 
 def _last_line(text: str) -> str:
@@ -119,22 +129,27 @@ def _failed_exit(status: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _last_failure(status: dict[str, Any]) -> str:
-    """The one-line message of the container's last non-zero exit (see _failed_exit)."""
+def _last_failure(status: dict[str, Any]) -> tuple[str | None, str]:
+    """The stated reason and one-line message of the container's last non-zero exit
+    (see _failed_exit); (None, "") when it has none."""
     found = _failed_exit(status)
     if found is None:
-        return ""
+        return None, ""
     message = found.get("message") or found.get("reason") or f"exit {found.get('exitCode')}"
-    return _error_text(message) or f"exit {found.get('exitCode')}"
+    reason, line = _termination(message)
+    return reason, line or f"exit {found.get('exitCode')}"
 
 
-def _crash_reason(status: dict[str, Any], detail: str) -> str:
-    """Why the server exits: its self-test refused the model, the kernel killed it for its
-    memory, or another error (its message says which)."""
-    if detail.startswith(SELF_TEST_FAILURE):
-        return "SelfTestFailed"
+def _crash_reason(status: dict[str, Any], stated: str | None, detail: str) -> str:
+    """Why the server exits: the kernel killed it for its memory, the reason it stated
+    (the model cannot serve: `NotTFLite`, `LabelsMismatch`, ...), its self-test refused the
+    model (a server that states no reason), or another error (its message says which)."""
     if (_failed_exit(status) or {}).get("reason") == "OOMKilled":
         return "OOMKilled"
+    if stated:
+        return stated
+    if detail.startswith(SELF_TEST_FAILURE):
+        return "SelfTestFailed"
     return "CrashLoopBackOff"
 
 
@@ -146,9 +161,9 @@ def _waiting(status: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _init_failure(status: dict[str, Any]) -> tuple[str, str] | None:
-    name, detail = status.get("name", "?"), _last_failure(status)
+    name, (stated, detail) = status.get("name", "?"), _last_failure(status)
     if detail:
-        return "InitContainerFailed", f"init container {name} failed: {detail}"
+        return stated or "InitContainerFailed", f"init container {name} failed: {detail}"
     waiting = _waiting(status)
     if waiting:
         return waiting[0], f"init container {name}: {waiting[1]}".strip()
@@ -156,9 +171,9 @@ def _init_failure(status: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def _container_failure(status: dict[str, Any]) -> tuple[str, str] | None:
-    name, detail = status.get("name", "?"), _last_failure(status)
+    name, (stated, detail) = status.get("name", "?"), _last_failure(status)
     if detail:
-        reason = _crash_reason(status, detail)
+        reason = _crash_reason(status, stated, detail)
         if reason == "OOMKilled":
             detail = "killed at its memory limit; the model needs a higher resources.limits.memory"
         return reason, f"container {name}: {reason}: {detail}"

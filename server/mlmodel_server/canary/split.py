@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from prometheus_client.metrics_core import Metric
 
-from ..errors import ModelLoadError
+from ..errors import TENSOR_MISMATCH, ModelLoadError
 from ..package import Package, read_package
 from ..runtime.model import ModelConfig, TFLiteModel
 from ..runtime.tensors import TensorSpec
@@ -205,7 +205,8 @@ def check_compatible(stable: TFLiteModel, candidate: TFLiteModel) -> None:
     problem = _difference(stable, candidate)
     if problem:
         raise ModelLoadError(
-            f"candidate version {candidate.version} cannot stand in for version {stable.version}: {problem}"
+            f"candidate version {candidate.version} cannot stand in for version {stable.version}: {problem}",
+            TENSOR_MISMATCH,
         )
 
 

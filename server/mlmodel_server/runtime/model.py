@@ -20,6 +20,7 @@ import numpy as np
 from mlmodel_tflite.fbmodel import NOT_TFLITE, is_tflite
 from mlmodel_tflite.metadata import ModelMetadata, parse_labels, read_metadata
 
+from .. import errors
 from ..columns import Column
 from ..errors import InvalidInput, ModelLoadError
 from .batching import Batcher, batchable
@@ -255,7 +256,7 @@ def _read_model_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
     if not is_tflite(content):
-        raise ModelLoadError(f"model file {path} {NOT_TFLITE}")
+        raise ModelLoadError(f"model file {path} {NOT_TFLITE}", errors.NOT_TFLITE)
     return content
 
 

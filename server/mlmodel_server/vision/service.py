@@ -8,7 +8,7 @@ from functools import partial
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidInput, ModelLoadError
+from ..errors import TENSOR_MISMATCH, InvalidInput, ModelLoadError
 from ..runtime import roles
 from ..runtime.model import TFLiteModel
 from . import postprocess as post
@@ -46,11 +46,11 @@ class VisionService:
         """
         if self.image_spec is None or len(self.image_spec.shape) not in (3, 4):
             inputs = ", ".join(f"{s.name}{list(s.shape)}" for s in self.model.inputs)
-            raise ModelLoadError(f"model '{self.model.name}' cannot serve vision: no single image "
-                                 f"input of 3 or 4 dimensions (inputs: {inputs})")  # fmt: skip
+            why = f"no single image input of 3 or 4 dimensions (inputs: {inputs})"
+            raise ModelLoadError(f"model '{self.model.name}' cannot serve vision: {why}", TENSOR_MISMATCH)
         if self.classifier is None and self.detector is None:
-            raise ModelLoadError(f"model '{self.model.name}' cannot serve vision: its outputs are "
-                                 f"neither a classifier's nor a detector's ({self._shapes()})")  # fmt: skip
+            why = f"its outputs are neither a classifier's nor a detector's ({self._shapes()})"
+            raise ModelLoadError(f"model '{self.model.name}' cannot serve vision: {why}", TENSOR_MISMATCH)
 
     @property
     def properties(self) -> Properties:

@@ -95,7 +95,7 @@ def test_unreachable_url_is_not_blocking() -> None:
     entry = verify.check_url(
         version("a" * 64, url="http://127.0.0.1:9/m.tflite", allowInsecureHttp=True), 100, 1.0
     )
-    assert entry["verified"] == "Unknown" and entry["reason"] == "Unreachable"
+    assert entry["verified"] == "Unknown" and entry["reason"] == "FetchUnreachable"
 
 
 @pytest.mark.parametrize(
@@ -199,6 +199,6 @@ def test_url_is_downloaded_and_verified(www) -> None:  # type: ignore[no-untyped
     big = verify.check_url(loopback(good, "m.tflite"), 3, 2.0)
     assert (big["verified"], big["reason"]) == ("Unknown", "TooLargeToVerify")
     missing = verify.check_url(loopback(good, "nope.tflite"), 100, 2.0)
-    assert (missing["verified"], missing["reason"]) == ("False", "Unreachable")
+    assert (missing["verified"], missing["reason"]) == ("False", "FetchNotFound")
     assert verify.reusable(ok, loopback(good, "m.tflite"))
     assert not verify.reusable(ok, loopback(good, "other.tflite"))

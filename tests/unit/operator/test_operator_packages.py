@@ -95,7 +95,7 @@ def test_configmap_digest_comes_from_verification() -> None:
 
 
 def test_unverifiable_versions_deploy_with_the_declared_digest() -> None:
-    unknown = checked(v("1"), verified="Unknown", reason="Unreachable", sha256=None)
+    unknown = checked(v("1"), verified="Unknown", reason="FetchUnreachable", sha256=None)
     assert resolve([REF], {"fruitpkg": package(v("1"), status=[unknown])}).packages[0].sha256 == SHA
 
 

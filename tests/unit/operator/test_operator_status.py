@@ -109,6 +109,57 @@ def test_init_failure_message_comes_from_fetch() -> None:
     assert "sha256 mismatch" in failure[1] and "fetch-fruit" in failure[1]
 
 
+def terminated(name: str, message: str, reason: str = "Error") -> dict:
+    return {"name": name, "state": {"terminated": {"exitCode": 1, "reason": reason, "message": message}}}
+
+
+@pytest.mark.parametrize(
+    ("container", "message", "reason"),
+    [
+        (
+            "init",
+            '{"reason": "FetchNotFound", "error": "GET https://x/m.tflite: HTTP 404 Not Found"}',
+            "FetchNotFound",
+        ),
+        (
+            "init",
+            '{"reason": "FetchUnreachable", "error": "GET https://x/m.tflite: timed out"}',
+            "FetchUnreachable",
+        ),
+        (
+            "server",
+            '{"reason": "LabelsMismatch", "error": "mlmodel serve: error: labels file has 2 labels"}',
+            "LabelsMismatch",
+        ),
+        (
+            "server",
+            '{"reason": "ModelLoadFailed", "error": "mlmodel serve: error: model file cannot be loaded"}',
+            "ModelLoadFailed",
+        ),
+        # an older server image: no reason stated, the log's last line
+        ("server", "mlmodel serve: error: self-test: output 'p' differs", "SelfTestFailed"),
+        ("server", "Traceback ...\nRuntimeError: boom", "CrashLoopBackOff"),
+        # a reason the API server would refuse is not passed on
+        ("init", '{"reason": "no such reason!", "error": "x"}', "InitContainerFailed"),
+    ],
+)
+def test_a_failure_shows_the_reason_the_container_stated(container: str, message: str, reason: str) -> None:
+    """`mlmodel fetch` and `mlmodel serve` state a stable reason in the termination message;
+    status shows it, with their one line as the message."""
+    status = terminated("fetch-fruit" if container == "init" else "server", message)
+    failure = pod_failure(
+        pod(NEW, **({"init": [status]} if container == "init" else {"containers": [status]}))
+    )
+    assert failure is not None and failure[0] == reason
+    assert message.rsplit(": ", 1)[-1].strip('"}') in failure[1]
+
+
+def test_an_oom_kill_wins_over_a_stated_reason() -> None:
+    status = terminated("server", '{"reason": "ModelLoadFailed", "error": "x"}', reason="OOMKilled")
+    failure = pod_failure(pod(NEW, containers=[status]))
+    assert failure is not None and failure[0] == "OOMKilled"
+
+
 def test_failure_with_nothing_serving_is_failed() -> None:
     work = assess(deployment(available=0), [pod(NEW, init=[FAILED_FETCH])], NEW, 1)
     assert work.phase == "Failed"

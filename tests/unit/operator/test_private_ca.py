@@ -118,7 +118,7 @@ def test_the_url_is_verified_against_the_bundle(url: str, corp: Authority, layou
 
 def test_another_ca_fails_naming_the_configmap(url: str) -> None:
     entry = check(version(url), configmaps(**{CA_NAME: {"data": {"ca.crt": Authority("other").pem}}}))
-    assert (entry["verified"], entry["reason"]) == ("Unknown", "Unreachable")
+    assert (entry["verified"], entry["reason"]) == ("Unknown", "FetchUntrusted")
     assert entry["message"].startswith("certificate verify failed: ")
     assert entry["message"].endswith("(CA from ConfigMap 'corp-ca' key 'ca.crt')")
 

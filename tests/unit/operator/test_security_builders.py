@@ -312,7 +312,7 @@ def test_opt_in_http_is_checked_like_https() -> None:
     entry = verify.check_url(
         version(url="http://127.0.0.1:9/m.tflite", allowInsecureHttp=True), max_bytes=10, timeout=0.5
     )
-    assert entry["reason"] == "Unreachable"  # tried, not refused
+    assert entry["reason"] == "FetchUnreachable"  # tried, not refused
 
 
 # --- CRD schema ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 # Viam's default: TF SSD models emit [ymin, xmin, ymax, xmax].
@@ -47,7 +48,7 @@ class VisionConfig:
             return threshold is not None and confidence >= threshold
         return confidence >= self.default_minimum_confidence
 
-    @property
+    @cached_property
     def _lowered(self) -> dict[str, float]:
         return {k.lower(): v for k, v in self.label_confidences.items()}
 

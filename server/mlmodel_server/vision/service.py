@@ -85,8 +85,7 @@ class VisionService:
         outputs = await self.model.predict(partial(self._image_tensor, image), [self.classifier.name])
         scores = post.dequantize(outputs[self.classifier.name], self.classifier)
         probabilities = post.as_probabilities(scores)
-        ranked = post.top_classifications(probabilities, self.model.labels, probabilities.size)
-        return [c for c in ranked if self.config.passes(c.class_name, c.confidence)][: max(n, 0)]
+        return post.top_classifications(probabilities, self.model.labels, n, self.config.passes)
 
     async def detect(self, image: Image.Image) -> list[post.Detection]:
         """The detections passing the filters, of an image `open_image` read the header of."""

@@ -32,6 +32,18 @@ def test_unlabelled_classes_are_named_by_index():
     assert [(c.class_name, c.confidence) for c in ranked] == [("1", 0.7), ("2", 0.2)]
 
 
+def test_the_top_n_are_those_the_filter_keeps_in_order_of_probability():
+    probabilities = np.array([0.05, 0.4, 0.3, 0.25])
+    labels = ["a", "b", "c", "d"]
+    kept = post.top_classifications(probabilities, labels, 2, lambda name, _: name != "b")
+    assert [c.class_name for c in kept] == ["c", "d"]
+    assert post.top_classifications(probabilities, labels, 0) == []
+    assert post.top_classifications(probabilities, labels, 9, lambda name, p: p > 0.26) == [
+        post.Classification("b", 0.4),
+        post.Classification("c", 0.3),
+    ]
+
+
 def test_boxes_are_reordered_from_y_first_and_scaled_from_pixels():
     y_first = np.array([[0.1, 0.2, 0.5, 0.6]])  # ymin, xmin, ymax, xmax
     np.testing.assert_allclose(post.box_corners(y_first, (1, 0, 3, 2), (10, 10)), [[0.2, 0.1, 0.6, 0.5]])

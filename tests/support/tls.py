@@ -8,11 +8,9 @@ which pods reach) that it issued; `pem` is what a client trusts (a file, a Confi
 from __future__ import annotations
 
 import datetime
-import http.server
 import ipaddress
 import ssl
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.httpd import directory_handler, serving
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
@@ -105,18 +105,5 @@ class Authority:
 def https_server(root: Path, context: ssl.SSLContext, host: str = str(LOOPBACK)) -> Iterator[str]:
     """Serve the files of `root` (GET and HEAD) over https on `host`; yields the base URL."""
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((host, 0), Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"https://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(directory_handler(root), host, context) as url:
+        yield url

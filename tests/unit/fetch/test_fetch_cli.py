@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.archives import tar_gz
+from tests.support.httpd import directory_handler, serving
 
 from mlmodel_fetch.cli import main
 from mlmodel_fetch.summary import encode
@@ -76,17 +75,8 @@ def http_server(tmp_path: Path) -> Iterator[str]:
     root = tmp_path / "www"
     root.mkdir()
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(directory_handler(root)) as url:
+        yield url
 
 
 def test_url_tar_gz_is_downloaded_and_unpacked(tmp_path: Path, http_server: str) -> None:

@@ -4,15 +4,14 @@ operator's status shows as the condition's reason (docs/operator.md, Troubleshoo
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.archives import tar_gz
+from tests.support.httpd import directory_handler, serving
 
 from mlmodel_fetch.cli import main
 
@@ -27,23 +26,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (root / "big.tflite").write_bytes(MODEL)
     (root / "traversal.tar.gz").write_bytes(tar_gz({"../evil": b"x"}))
 
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(root), **kw)
-
+    class Handler(directory_handler(root)):  # type: ignore[misc]
         def do_GET(self) -> None:
             if self.path in STATUS:
                 self.send_error(STATUS[self.path])
                 return
             super().do_GET()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(Handler) as url:
+        yield url
 
 
 def reason(tmp_path: Path, *args: str) -> str:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
 import math
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from tests.conftest import MODELS
+from tests.support.httpd import QuietHandler, serving
 
 from mlmodel_operator import podmetrics
 from mlmodel_operator.canary.observe import Observed, quantile, read_pod, scrape
@@ -89,20 +88,14 @@ def test_targets_follow_the_template_and_bracket_ipv6():
 def metrics_server() -> Iterator[str]:
     text = served_text("classifier_float32.tflite", 100).encode()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.end_headers()
             self.wfile.write(text)
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_scrape_reads_every_pod_and_names_the_ones_it_could_not(metrics_server):

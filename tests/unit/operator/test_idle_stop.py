@@ -3,12 +3,11 @@ what a user reads in status, and that it never stops on what it could not read."
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.support.httpd import QuietHandler, serving
 
 from mlmodel_operator import activity
 from mlmodel_operator.clock import format_time
@@ -119,20 +118,14 @@ def test_the_gauge_is_read_from_exposition_text() -> None:
 
 @pytest.fixture
 def pod_server() -> Iterator[str]:
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200 if self.path == "/good" else 500)
             self.end_headers()
             self.wfile.write(EXPOSITION.encode())
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/{{name}}"
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url + "/{name}"
 
 
 def pod(name: str, phase: str = "Running", ip: str | None = "10.0.0.1") -> dict[str, object]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.httpd import directory_handler, serving
 
 from mlmodel_operator import verify
 from mlmodel_operator.config import Config, ConfigError
@@ -137,8 +137,8 @@ def test_a_new_service_announces_the_phase_it_reaches_not_each_step() -> None:
     running = {**deploying, "phase": "Running", "conditions": [ready]}
     assert transition_events(deploying, running) == [("Normal", "Running", "fruit 1 serves")]
     # A rollout while a version serves is announced; a failure always is.
-    for serving in ("Running", "Degraded"):
-        assert [e[1] for e in transition_events({**deploying, "phase": serving}, deploying)] == ["Deploying"]
+    for phase in ("Running", "Degraded"):
+        assert [e[1] for e in transition_events({**deploying, "phase": phase}, deploying)] == ["Deploying"]
     assert transition_events(deploying, {**deploying, "phase": "Failed"})[0][:2] == ("Warning", "Failed")
 
 
@@ -169,19 +169,8 @@ def test_operator_cli_reports_config_errors(
 
 @pytest.fixture()
 def www(tmp_path: Path):  # type: ignore[no-untyped-def]
-    import http.server
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):  # type: ignore[no-untyped-def]
-            super().__init__(*a, directory=str(tmp_path), **kw)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(directory_handler(tmp_path)) as url:
+        yield tmp_path, url
 
 
 def test_url_is_downloaded_and_verified(www) -> None:  # type: ignore[no-untyped-def]

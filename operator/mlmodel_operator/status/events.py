@@ -17,6 +17,9 @@ from typing import Any
 NORMAL, WARNING = "Normal", "Warning"
 _WARNING_PHASES = frozenset({"Failed", "Degraded"})
 _SERVING_PHASES = frozenset({"Running", "Degraded"})
+# Where each failure reason and what to do about it are explained (the docs ship with the chart's
+# source; a Warning names the section so `kubectl describe` leads to the fix).
+TROUBLESHOOTING = "docs/operator.md#troubleshooting"
 
 
 def _ready(status: dict[str, Any]) -> dict[str, Any]:
@@ -57,10 +60,18 @@ def _phase_event(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str, st
     if not phase or (phase == "Deploying" and old.get("phase") not in _SERVING_PHASES):
         return None  # Deploying while nothing serves: the phase it reaches is announced
     if phase != old.get("phase"):
-        kind = WARNING if phase in _WARNING_PHASES else NORMAL
-        return kind, phase, _ready_message(new) or f"phase is now {phase}"
+        if phase in _WARNING_PHASES:
+            return WARNING, phase, _warning_message(new)
+        return NORMAL, phase, _ready_message(new) or f"phase is now {phase}"
     if phase in _WARNING_PHASES and _ready(new).get("reason") != _ready(old).get("reason"):
         # Still failing, for another reason (e.g. Unschedulable, then CrashLoopBackOff once the
         # pod runs): the new cause deserves its own Warning.
-        return WARNING, phase, _ready_message(new)
+        return WARNING, phase, _warning_message(new)
     return None
+
+
+def _warning_message(status: dict[str, Any]) -> str:
+    """Ready's message, then the failure's reason and the doc section that says what to do."""
+    message = _ready_message(status) or f"phase is now {status.get('phase')}"
+    reason = _ready(status).get("reason")
+    return f"{message} ({reason}: see {TROUBLESHOOTING})" if reason else message

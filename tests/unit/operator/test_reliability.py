@@ -196,7 +196,9 @@ def _status(phase: str, reason: str) -> dict[str, Any]:
 
 def test_a_new_failure_reason_while_degraded_posts_a_new_warning() -> None:
     held, crashing = _status("Degraded", "Unschedulable"), _status("Degraded", "CrashLoopBackOff")
-    assert transition_events(held, crashing) == [("Warning", "Degraded", "CrashLoopBackOff")]
+    assert transition_events(held, crashing) == [
+        ("Warning", "Degraded", "CrashLoopBackOff (CrashLoopBackOff: see docs/operator.md#troubleshooting)")
+    ]
     assert transition_events(crashing, crashing) == []  # the same failure: no repeat
     assert transition_events(_status("Running", "Ready"), _status("Running", "Other")) == []
 

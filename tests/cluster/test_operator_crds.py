@@ -118,6 +118,15 @@ CASES = {
     "auto-stop-garbage": (mlms(autoStop="soon"), "spec.autoStop"),
     "restarted-at": (mlms(restartedAt="yesterday"), "spec.restartedAt"),
     "replicas": (mlms(replicas=0), "spec.replicas"),
+    "batch-size-one": (mlms(batching={"maxBatchSize": 1}), "spec.batching.maxBatchSize"),
+    "batch-delay-long": (
+        mlms(batching={"maxBatchSize": 8, "maxBatchDelayMs": 5000}),
+        "spec.batching.maxBatchDelayMs",
+    ),
+    "batch-without-size": (
+        mlms(batching={"maxBatchDelayMs": 1}),
+        "spec.batching.maxBatchSize: Required value",
+    ),
     "name": (mlms(name="9lives"), "metadata.name must be a DNS-1035 label"),
     "unknown-field": (mlms(num_thread=2), 'unknown field "spec.num_thread"'),
     "confidence": (vis(default_minimum_confidence=1.5), "spec.attributes.default_minimum_confidence"),

@@ -164,7 +164,16 @@ def serve_args(inputs: ServingInputs) -> list[str]:
         args += ["--auth-token-file", f"{AUTH_DIR}/{AUTH_FILE}"]
     if inputs.candidate is not None:
         args += candidate_args(inputs.candidate, attrs, known)
-    return args + [str(a) for a in inputs.spec.get("args") or []]
+    return args + batching_args(inputs.spec) + [str(a) for a in inputs.spec.get("args") or []]
+
+
+def batching_args(spec: dict[str, Any]) -> list[str]:
+    """`spec.batching` as the server's flags (an MLModelService's; none without it)."""
+    batching = spec.get("batching")
+    if not batching:
+        return []
+    delay = float(batching.get("maxBatchDelayMs", 0)) / 1000
+    return ["--max-batch-size", str(int(batching["maxBatchSize"])), "--max-batch-delay", f"{delay:g}"]
 
 
 def auth_secret(spec: dict[str, Any]) -> dict[str, str] | None:

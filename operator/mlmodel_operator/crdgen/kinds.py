@@ -219,6 +219,30 @@ def _placeholder_rule(field: str) -> Schema:
     }
 
 
+def _batching() -> Schema:
+    return obj(
+        {
+            "maxBatchSize": {
+                "type": "integer",
+                "minimum": 2,
+                "maximum": 1024,
+                "description": "Rows per batch (`mlmodel serve --max-batch-size`).",
+            },
+            "maxBatchDelayMs": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1000,
+                "default": 0,
+                "description": "How long a gathering batch waits for more requests (`--max-batch-delay`).",
+            },
+        },
+        required=["maxBatchSize"],
+        description="Adaptive batching: requests that find every interpreter busy run together. "
+        "Only models whose tensors all have a dynamic first dimension batch; it pays for dense, "
+        "tabular models (docs/server.md). Off without it.",
+    )
+
+
 def mlmodel_service() -> Schema:
     attributes = obj(
         {
@@ -261,6 +285,7 @@ def mlmodel_service() -> Schema:
                 "x-kubernetes-list-map-keys": ["name"],
             },
             "canary": canary_spec(),
+            "batching": _batching(),
             **serving_knobs(),
             **scaling_knobs(),
         },

@@ -102,6 +102,17 @@ def test_extra_args_come_last() -> None:
     assert args["spec"]["containers"][0]["args"][-2:] == ["--pool-size", "4"]
 
 
+def test_batching_becomes_the_servers_flags_and_is_off_without_it() -> None:
+    def args(**spec: object) -> list[str]:
+        return template(build_deployment(inputs(owner(**spec)), 1))["spec"]["containers"][0]["args"]
+
+    assert "--max-batch-size" not in args()
+    batched = args(batching={"maxBatchSize": 16, "maxBatchDelayMs": 2.5}, args=["--pool-size", "4"])
+    at = batched.index("--max-batch-size")
+    assert batched[at : at + 4] == ["--max-batch-size", "16", "--max-batch-delay", "0.0025"]
+    assert batched[-2:] == ["--pool-size", "4"]  # the user's own flags still come last
+
+
 def test_url_source_init_container() -> None:
     init = template(build_deployment(inputs(), 1))["spec"]["initContainers"]
     assert [c["name"] for c in init] == ["fetch-fruit-classifier"]

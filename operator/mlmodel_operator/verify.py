@@ -172,7 +172,8 @@ def check_url(
     except FetchError as exc:  # a redirect the URL policy refuses
         return entry(version, "False", "InsecureSource", str(exc)[:300])
     except urllib.error.HTTPError as exc:
-        return entry(version, "False", http_reason(exc.code), f"HTTP {exc.code} {exc.reason}")
+        verified = "Unknown" if exc.code >= 500 else "False"  # a server error may pass; a 404 is an answer
+        return entry(version, verified, http_reason(exc.code), f"HTTP {exc.code} {exc.reason}")
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
         untrusted = certificate_failure(exc, cabundle.trusted(version["source"]))
         if untrusted:

@@ -46,7 +46,7 @@ class _Entry(NamedTuple):
 
 def _entry(body: dict[str, Any]) -> _Entry:
     labels = (body.get("metadata") or {}).get("labels") or {}
-    return _Entry(_revision(body), labels, orjson.dumps(body))
+    return _Entry(_revision(body), dict(labels), orjson.dumps(body))
 
 
 def key_of(body: dict[str, Any]) -> Key:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -92,7 +91,7 @@ def handler(args: argparse.Namespace) -> int:
         )
     except FetchError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        _write(args.summary_to, json.dumps({"reason": exc.reason, "error": str(exc)[:3500]}))
+        _write(args.summary_to, summary.failure(exc.reason, str(exc)))
         return 1
     line = summary.encode(summary.build_summary(args.dest, done.sha256, done.size, args.model))
     _write(args.summary_to, line)

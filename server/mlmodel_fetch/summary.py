@@ -13,6 +13,18 @@ from pathlib import Path
 from typing import Any
 
 TERMINATION_MESSAGE_LIMIT = 4096
+FAILURE_ERROR_CHARS = 1000
+
+
+def failure(reason: str, error: str) -> str:
+    """The termination message of a failure, `mlmodel fetch`'s and `mlmodel serve`'s alike.
+
+    The reason comes first and the error is cut to 1000 characters, not escaped to ASCII:
+    the kubelet keeps at most 4096 bytes of the file, and less per container when a pod's
+    messages together exceed 12 KiB, so a cut message still starts with a readable reason
+    (the operator's reader falls back to it when the JSON is cut).
+    """
+    return json.dumps({"reason": reason, "error": error[:FAILURE_ERROR_CHARS]}, ensure_ascii=False)
 
 
 def find_model(dest: Path) -> Path | None:

@@ -52,7 +52,9 @@ class ModelLoadError(Exception):
             self.reason = reason
 
 
-NOT_TFLITE = "NotTFLite"  # the bytes are no TFLite flatbuffer
+NOT_TFLITE = "NotTFLite"  # the bytes are no TFLite flatbuffer (or the file is no .tflite)
+MODEL_FILE_MISSING = "ModelFileMissing"  # the model file cannot be read
+LABELS_FILE_MISSING = "LabelsFileMissing"  # the labels file cannot be read (or is not UTF-8)
 LABELS_MISMATCH = "LabelsMismatch"  # the labels do not match the classifier's classes
 TENSOR_MISMATCH = "TensorMismatch"  # the tensors do not fit what is asked of them
 INVALID_PACKAGE = "InvalidPackage"  # the package's MLmodel manifest is wrong

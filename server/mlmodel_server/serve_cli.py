@@ -171,10 +171,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_termination(path: Path, reason: str, line: str) -> None:
-    """The failure's stable reason and its line, for the pod's status (the kubelet reads up to
-    4096 bytes of the file; the operator parses the JSON, falling back to the log's last line)."""
+    """The failure's stable reason and its line, for the pod's status, in `mlmodel fetch`'s
+    format (the operator parses it, else falls back to the log's last line)."""
+    from mlmodel_fetch.summary import failure
+
     try:
-        path.write_text(json.dumps({"reason": reason, "error": line[:3500]}))
+        path.write_text(failure(reason, line), encoding="utf-8")
     except OSError as exc:
         print(f"mlmodel serve: warning: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
 

@@ -191,9 +191,10 @@ def test_unreachable_url_with_digest_fails_the_init_container(objs: Objects, tmp
     args = ["--url", UNREACHABLE, "--sha256", digest, "--dest", str(tmp_path / "pkg")]
     run = mlmodel_cli("fetch", *args, "--summary-to", str(term))
     assert run.returncode == 1
-    message = term.read_text()  # {"error": "GET https://...: [Errno 111] Connection refused"}
-    fail_init(objs, pod, json.loads(message)["error"])
-    assert_old_version_serves(objs, old, "InitContainerFailed", "Connection refused")
+    message = term.read_text()  # {"reason": "FetchUnreachable", "error": "GET https://...: [Errno 111] ..."}
+    assert json.loads(message)["reason"] == "FetchUnreachable"
+    fail_init(objs, pod, message)  # the termination message as the kubelet reports it
+    assert_old_version_serves(objs, old, "FetchUnreachable", "Connection refused")
 
 
 @pytest.mark.parametrize("kind", ["model-does-not-load", "labels-do-not-match"])

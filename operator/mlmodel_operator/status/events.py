@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlmodel_operator.events import MAX_MESSAGE
+
 NORMAL, WARNING = "Normal", "Warning"
 _WARNING_PHASES = frozenset({"Failed", "Degraded"})
 _SERVING_PHASES = frozenset({"Running", "Degraded"})
@@ -71,7 +73,12 @@ def _phase_event(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str, st
 
 
 def _warning_message(status: dict[str, Any]) -> str:
-    """Ready's message, then the failure's reason and the doc section that says what to do."""
+    """Ready's message, then the failure's reason and the doc section that says what to do;
+    the message is shortened, not the pointer, to fit the API server's limit."""
     message = _ready_message(status) or f"phase is now {status.get('phase')}"
     reason = _ready(status).get("reason")
-    return f"{message} ({reason}: see {TROUBLESHOOTING})" if reason else message
+    if not reason:
+        return message
+    pointer = f" ({reason}: see {TROUBLESHOOTING})"
+    room = MAX_MESSAGE - len(pointer)
+    return (message if len(message) <= room else message[: room - 3] + "...") + pointer

@@ -17,6 +17,7 @@ restart, and post an Event each time.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -97,11 +98,15 @@ def _termination(message: str) -> tuple[str | None, str]:
     try:
         data = json.loads(message)
     except ValueError:
-        return None, _last_line(message)
+        cut = _CUT_FAILURE.match(message)  # the kubelet kept only the file's head
+        return (cut[1], _last_line(cut[2])) if cut else (None, _last_line(message))
     if not isinstance(data, dict):
         return None, _last_line(message)
     reason = data.get("reason")
     return (str(reason) if _is_reason(reason) else None), str(data.get("error", message))
+
+
+_CUT_FAILURE = re.compile(r'\{"reason": "([A-Za-z][A-Za-z0-9]{0,63})", "error": "(.*)', re.S)
 
 
 def _is_reason(value: Any) -> bool:

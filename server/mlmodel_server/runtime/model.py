@@ -250,11 +250,13 @@ class TFLiteModel:
 
 def _read_model_bytes(path: Path) -> bytes:
     if path.suffix.lower() != ".tflite":
-        raise ModelLoadError(f"model file {path} is not a .tflite file")
+        raise ModelLoadError(f"model file {path} is not a .tflite file", errors.NOT_TFLITE)
     try:
         content = path.read_bytes()
     except OSError as exc:
-        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+        raise ModelLoadError(
+            f"cannot read model file {path}: {exc.strerror or exc}", errors.MODEL_FILE_MISSING
+        ) from exc
     if not is_tflite(content):
         raise ModelLoadError(f"model file {path} {NOT_TFLITE}", errors.NOT_TFLITE)
     return content
@@ -275,7 +277,9 @@ def _load_labels(path: Path | None, metadata: ModelMetadata | None) -> list[str]
         try:
             return parse_labels(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
-            raise ModelLoadError(f"cannot read labels file {path}: {exc}") from exc
+            raise ModelLoadError(
+                f"cannot read labels file {path}: {exc}", errors.LABELS_FILE_MISSING
+            ) from exc
     for tensor in metadata.outputs if metadata else []:
         if tensor.labels:
             return list(tensor.labels)

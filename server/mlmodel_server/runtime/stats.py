@@ -33,7 +33,7 @@ class Phases:
     """One invoke's phases in nanoseconds, measured by the worker thread that ran it."""
 
     queue: int  # submitted until a worker picked it up
-    compute_input: int  # resizing and setting the input tensors
+    compute_input: int  # building the inputs (an image decoded), resizing and setting the tensors
     compute_infer: int  # the invoke
     compute_output: int  # copying the outputs out
 

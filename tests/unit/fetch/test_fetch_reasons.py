@@ -92,3 +92,12 @@ def test_file_sources_name_missing_files_unsafe_archives_and_non_models(tmp_path
         file_reason("p.tar.gz", tar_gz({"labels.txt": b"a\n"}), "--model", "model.tflite")
         == "ModelFileMissing"
     )
+
+
+def test_a_failure_message_starts_with_its_reason_and_stays_small() -> None:
+    """The kubelet keeps 4096 bytes of the file at most (less with many containers)."""
+    from mlmodel_fetch.summary import failure
+
+    message = failure("FetchNotFound", "GET https://x/" + "模型" * 3000)
+    assert message.startswith('{"reason": "FetchNotFound", "error": "GET https://x/模型')
+    assert len(message.encode()) < 3200 and json.loads(message)["reason"] == "FetchNotFound"

@@ -141,6 +141,12 @@ def terminated(name: str, message: str, reason: str = "Error") -> dict:
         ("server", "Traceback ...\nRuntimeError: boom", "CrashLoopBackOff"),
         # a reason the API server would refuse is not passed on
         ("init", '{"reason": "no such reason!", "error": "x"}', "InitContainerFailed"),
+        # the kubelet kept only the head of a long message: the reason still reads
+        (
+            "init",
+            '{"reason": "FetchNotFound", "error": "GET https://x/' + "a" * 300 + "/m.tflite: HTTP 4",
+            "FetchNotFound",
+        ),
     ],
 )
 def test_a_failure_shows_the_reason_the_container_stated(container: str, message: str, reason: str) -> None:

@@ -200,6 +200,14 @@ def test_a_new_failure_reason_while_degraded_posts_a_new_warning() -> None:
         ("Warning", "Degraded", "CrashLoopBackOff (CrashLoopBackOff: see docs/operator.md#troubleshooting)")
     ]
     assert transition_events(crashing, crashing) == []  # the same failure: no repeat
+    long = {
+        "phase": "Degraded",
+        "conditions": [{"type": "Ready", "reason": "ModelLoadFailed", "message": "x" * 3000}],
+    }
+    [(_, _, message)] = transition_events(held, long)
+    assert len(message) <= 1024 and message.endswith(
+        "(ModelLoadFailed: see docs/operator.md#troubleshooting)"
+    )
     assert transition_events(_status("Running", "Ready"), _status("Running", "Other")) == []
 
 

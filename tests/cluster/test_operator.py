@@ -225,8 +225,8 @@ def new_pods(objs: Objects, name: str) -> list[dict[str, Any]]:
     return [p for p in pods if p["metadata"]["annotations"]["mlmodel.dev/template-hash"] == template_hash]
 
 
-def fail_init(objs: Objects, pod: dict[str, Any], message: str) -> None:
-    """What the kubelet reports when `mlmodel fetch` exits 1."""
+def fail_init(objs: Objects, pod: dict[str, Any], termination: str) -> None:
+    """What the kubelet reports when `mlmodel fetch` exits 1 having written `termination`."""
     status = {
         "initContainerStatuses": [
             {
@@ -240,7 +240,7 @@ def fail_init(objs: Objects, pod: dict[str, Any], message: str) -> None:
                     "terminated": {
                         "exitCode": 1,
                         "reason": "Error",
-                        "message": json.dumps({"error": message}),
+                        "message": termination,
                     }
                 },
             }
@@ -258,7 +258,10 @@ def test_failed_rollout_keeps_old_pods_and_reports_degraded(objs: Objects) -> No
     objs.wait_phase("MLModelService", "fruit", "Degraded")
     assert objs.condition("MLModelService", "fruit", "Ready")["reason"] == "Unschedulable"
     new = objs.wait(lambda: new_pods(objs, "fruit"), "the new pod")
-    fail_init(objs, new[0], "sha256 mismatch for https://x/m.tflite: expected aaa, got bbb")
+    # An older image's message: the error alone, no reason.
+    fail_init(
+        objs, new[0], json.dumps({"error": "sha256 mismatch for https://x/m.tflite: expected aaa, got bbb"})
+    )
     objs.wait(
         lambda: objs.condition("MLModelService", "fruit", "Ready").get("reason") == "InitContainerFailed",
         "Ready reason InitContainerFailed",

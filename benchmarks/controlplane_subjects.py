@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import signal
 import subprocess
@@ -38,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
 import controlplane_probes as probes  # noqa: E402
-from localcluster import LocalCluster, free_ports, wait_until  # noqa: E402
+from localcluster import LocalCluster, free_ports, operator_env, wait_until  # noqa: E402
 from mlmodel_operator.events import COMPONENT as EVENT_REPORTER  # noqa: E402
 from mlmodel_operator.k8s.client import Kube, collection_path, object_path  # noqa: E402
 
@@ -159,14 +158,7 @@ def start_operator(
     port, metrics_port = free_ports(2)
     log_path = workdir / "operator.log"
     env = {
-        **os.environ,
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "operator"), str(REPO / "server"), os.environ.get("PYTHONPATH", "")]
-        ),
-        "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
-        "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
-        "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:bench",
+        **operator_env(cluster.kubeconfig, "registry.invalid/mlmodel:bench", port, metrics_port),
         **extra_env,
     }
     with log_path.open("wb") as out:

@@ -62,6 +62,7 @@ from clusterkit.common import (
 )
 from clusterkit.nodeconfig import NodeLayout
 from clusterkit.nodes import count_ready, create_nodes, ready_fake_nodes
+from clusterkit.operatorenv import operator_env
 from clusterkit.pki import make_pki, write_kubeconfigs
 from clusterkit.procs import free_ports, stop_process, wait_until
 from clusterkit.realnode import RealNode, image_archives
@@ -70,7 +71,7 @@ from clusterkit.supervisor import Supervisor
 
 # What tests/cluster and the control-plane benchmark (benchmarks/controlplane_*.py, peers/) import;
 # nothing else is public.
-__all__ = ["ClusterError", "LocalCluster", "free_ports", "stop_process", "wait_until"]
+__all__ = ["ClusterError", "LocalCluster", "free_ports", "operator_env", "stop_process", "wait_until"]
 
 
 @dataclass

@@ -9,7 +9,6 @@ the real entry point, kopf's login, liveness endpoint and signal handling.
 from __future__ import annotations
 
 import http.server
-import os
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from localcluster import LocalCluster, free_ports, stop_process, wait_until
+from localcluster import LocalCluster, free_ports, operator_env, stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -133,16 +132,9 @@ def mlmodel_operator(
     port, metrics_port = free_ports(2)
     pod_metrics = PodMetrics()
     env = {
-        **os.environ,
-        "KUBECONFIG": str(mlmodel_crds.kubeconfig),
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO / "operator"), str(REPO / "server"), os.environ.get("PYTHONPATH", "")]
-        ),
+        **operator_env(mlmodel_crds.kubeconfig, "registry.invalid/mlmodel:test", port, metrics_port),
         "MLMODEL_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
         "MLMODEL_OPERATOR_CLOCK_OFFSET_FILE": str(clock_file),
-        "MLMODEL_OPERATOR_LIVENESS_PORT": str(port),
-        "MLMODEL_OPERATOR_METRICS_PORT": str(metrics_port),
-        "MLMODEL_OPERATOR_IMAGE": "registry.invalid/mlmodel:test",
         "MLMODEL_OPERATOR_VERIFY_TIMEOUT": "3",
         "MLMODEL_OPERATOR_POD_METRICS_URL": pod_metrics.url_template,
         "MLMODEL_OPERATOR_ACTIVATOR_SERVICE": ACTIVATOR_SERVICE,

@@ -49,6 +49,12 @@ def _entry(body: dict[str, Any]) -> _Entry:
     return _Entry(_revision(body), dict(labels), orjson.dumps(body))
 
 
+def _not_older(revision: int | None, stored: _Entry | None) -> bool:
+    """Whether a body (or a deletion) at `revision` may replace `stored`: unless both
+    revisions are known and it is the older one."""
+    return stored is None or stored.revision is None or revision is None or revision >= stored.revision
+
+
 def key_of(body: dict[str, Any]) -> Key:
     meta = body["metadata"]
     return str(body.get("kind", "")), str(meta.get("namespace", "")), str(meta["name"])
@@ -70,22 +76,14 @@ class Store:
         entry = _entry(_slim(body))
         key = key_of(body)
         with self._lock:
-            old = self._bodies.get(key)
-            if (
-                old is None
-                or old.revision is None
-                or entry.revision is None
-                or entry.revision >= old.revision
-            ):
+            if _not_older(entry.revision, self._bodies.get(key)):
                 self._bodies[key] = entry
 
     def remove(self, body: dict[str, Any]) -> None:
         key, gone = key_of(body), _revision(body)
         with self._lock:
             old = self._bodies.get(key)
-            if old is None:
-                return
-            if old.revision is None or gone is None or gone >= old.revision:
+            if old is not None and _not_older(gone, old):
                 del self._bodies[key]
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -106,12 +106,13 @@ def _termination(message: str) -> tuple[str | None, str]:
     return (str(reason) if _is_reason(reason) else None), str(data.get("error", message))
 
 
-_CUT_FAILURE = re.compile(r'\{"reason": "([A-Za-z][A-Za-z0-9]{0,63})", "error": "(.*)', re.S)
+# A condition reason as the API server accepts it: CamelCase, a letter first.
+_REASON = r"[A-Za-z][A-Za-z0-9]{0,63}"
+_CUT_FAILURE = re.compile(rf'\{{"reason": "({_REASON})", "error": "(.*)', re.S)
 
 
 def _is_reason(value: Any) -> bool:
-    """A condition reason as the API server accepts it: CamelCase, letters first."""
-    return isinstance(value, str) and 0 < len(value) <= 64 and value[0].isalpha() and value.isalnum()
+    return isinstance(value, str) and re.fullmatch(_REASON, value) is not None
 
 
 def _last_line(text: str) -> str:
